@@ -1,0 +1,152 @@
+/**
+ * The service's configuration, read once from the environment and validated by zod, shared by the API, the
+ * workers and the CLI launchers. A bad value stops start-up with one readable line naming the variable.
+ */
+import { z } from 'zod';
+
+const MiB = 1024 * 1024;
+
+/** Reads an integer from an env string; empty strings count as unset so `FOO=` falls back to the default. */
+const int = (min: number, max: number, def: number) =>
+  z.preprocess(
+    (v) => (v === '' || v === undefined ? undefined : Number(v)),
+    z
+      .number({ error: 'must be a number' })
+      .int({ error: 'must be an integer' })
+      .min(min, { error: `must be >= ${min}` })
+      .max(max, { error: `must be <= ${max}` })
+      .default(def),
+  );
+
+const str = (def: string) => z.preprocess((v) => (v === '' ? undefined : v), z.string().default(def));
+
+export const envSchema = z.object({
+  /** @defaultValue 3000 */
+  PORT: int(0, 65535, 3000).describe('TCP port of the HTTP API (0 picks a free port).'),
+  /** @defaultValue '0.0.0.0' */
+  HOST: str('0.0.0.0').describe('Interface the HTTP API listens on.'),
+  /** @defaultValue 'redis://127.0.0.1:6379' */
+  REDIS_URL: z
+    .preprocess((v) => (v === '' ? undefined : v), z.string().default('redis://127.0.0.1:6379'))
+    .refine((v) => /^rediss?:\/\/.+/.test(v), { error: 'must be a redis:// or rediss:// URL' })
+    .describe('Redis holding the queue and the metadata.'),
+  /** @defaultValue './.data' */
+  DATA_DIR: str('./.data').describe('Directory for uploads and results (a volume shared by API and workers).'),
+  /** @defaultValue 256 MiB */
+  MAX_UPLOAD_BYTES: int(1024, 2 ** 40, 256 * MiB).describe('Largest accepted upload (a file part or a JSON body).'),
+  /** @defaultValue 8192 */
+  MAX_DENSE_PARAMS: int(1, 1_000_000, 8192).describe(
+    'Largest parameter count P for dense P×P results (hessian, ggn, finite_difference).',
+  ),
+  /** @defaultValue 30 minutes */
+  JOB_TIMEOUT_MS: int(1000, 7 * 24 * 3600 * 1000, 30 * 60 * 1000).describe('A job running longer fails.'),
+  /** @defaultValue 1 */
+  WORKER_CONCURRENCY: int(1, 64, 1).describe('Jobs one worker process runs at once (each in its own child).'),
+  /** @defaultValue 3 */
+  JOB_ATTEMPTS: int(1, 100, 3).describe('Attempts for transient failures; bad input is never retried.'),
+  /** @defaultValue 'auto' */
+  HESSIAN_BACKEND: z
+    .preprocess((v) => (v === '' ? undefined : v), z.enum(['auto', 'cpu', 'wasm', 'tensorflow']).default('auto'))
+    .describe('TF.js backend used by the workers.'),
+  /** Comma-separated bearer tokens; unset or empty leaves the API open. */
+  API_KEYS: z
+    .preprocess(
+      (v) => (v === undefined ? '' : v),
+      z.string().transform((v) =>
+        v
+          .split(',')
+          .map((k) => k.trim())
+          .filter((k) => k.length > 0),
+      ),
+    )
+    .describe('Comma-separated API keys; when set every /v1 route needs `Authorization: Bearer <key>`.'),
+  /** @defaultValue 'info' */
+  LOG_LEVEL: z
+    .preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    )
+    .describe('pino log level.'),
+  /** @defaultValue 'hessian' */
+  QUEUE_PREFIX: z
+    .preprocess(
+      (v) => (v === '' ? undefined : v),
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+$/, { error: 'may contain only letters, digits, "_", "." and "-"' })
+        .default('hessian'),
+    )
+    .describe('Prefix of every Redis key (queue and metadata), so several deployments can share one Redis.'),
+  /** @defaultValue 7 days */
+  RESULT_TTL_SECONDS: int(60, 365 * 24 * 3600, 7 * 24 * 3600).describe(
+    'How long finished jobs and their results are kept.',
+  ),
+  /** @defaultValue 30 days */
+  UPLOAD_TTL_SECONDS: int(60, 10 * 365 * 24 * 3600, 30 * 24 * 3600).describe(
+    'How long an unused model or dataset is kept after its last use.',
+  ),
+});
+
+export type Env = z.output<typeof envSchema>;
+
+/** The typed configuration the rest of the service reads. */
+export interface Config {
+  port: number;
+  host: string;
+  redisUrl: string;
+  dataDir: string;
+  maxUploadBytes: number;
+  maxDenseParams: number;
+  jobTimeoutMs: number;
+  workerConcurrency: number;
+  jobAttempts: number;
+  backend: 'auto' | 'cpu' | 'wasm' | 'tensorflow';
+  apiKeys: readonly string[];
+  logLevel: Env['LOG_LEVEL'];
+  queuePrefix: string;
+  resultTtlSeconds: number;
+  uploadTtlSeconds: number;
+}
+
+/** Thrown by {@link loadConfig}; its message is the single line to print before exiting. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Validates the environment and returns a frozen {@link Config}.
+ * @throws ConfigError naming each bad variable, its problem and the value received (API keys are never echoed).
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<Config> {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      const raw = env[name];
+      const shown = name === 'API_KEYS' || raw === undefined ? '' : ` (got ${JSON.stringify(raw)})`;
+      return `${name} ${issue.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    redisUrl: e.REDIS_URL,
+    dataDir: e.DATA_DIR,
+    maxUploadBytes: e.MAX_UPLOAD_BYTES,
+    maxDenseParams: e.MAX_DENSE_PARAMS,
+    jobTimeoutMs: e.JOB_TIMEOUT_MS,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    jobAttempts: e.JOB_ATTEMPTS,
+    backend: e.HESSIAN_BACKEND,
+    apiKeys: Object.freeze([...e.API_KEYS]),
+    logLevel: e.LOG_LEVEL,
+    queuePrefix: e.QUEUE_PREFIX,
+    resultTtlSeconds: e.RESULT_TTL_SECONDS,
+    uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
+  });
+}
