@@ -1,0 +1,288 @@
+/**
+ * NumPy `.npy` reading and writing (format versions 1.0, 2.0 and 3.0), C order only.
+ *
+ * Reading accepts the dtypes a user is likely to save a batch in and converts the narrow ones to the engine's
+ * dtypes: float16 -> float32; int8, int16, uint16 -> int32; uint32 -> int64; uint64 -> int64 (values must fit).
+ * Big-endian data is byte-swapped. Writing produces exactly what `np.save` writes for the same array.
+ *
+ * Format reference: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+ */
+import { EngineError } from '../errors.js';
+import { sizeOf, type DType, type Float32NdArray, type NdArray, type TypedArray } from '../ndarray.js';
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
+const ARRAY_ALIGN = 64;
+/** `np.save` leaves room in the header so the leading axis can grow in place; we match it byte for byte. */
+const GROWTH_AXIS_MAX_DIGITS = 21;
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** How one on-disk element kind is read: bytes per element, the engine dtype it becomes, how to decode it. */
+interface SourceType {
+  size: number;
+  dtype: DType;
+  read: (view: DataView, offset: number, littleEndian: boolean) => number | bigint;
+}
+
+const SOURCE_TYPES: Record<string, SourceType> = {
+  f2: { size: 2, dtype: 'float32', read: (v, o, le) => halfToFloat(v.getUint16(o, le)) },
+  f4: { size: 4, dtype: 'float32', read: (v, o, le) => v.getFloat32(o, le) },
+  f8: { size: 8, dtype: 'float64', read: (v, o, le) => v.getFloat64(o, le) },
+  i1: { size: 1, dtype: 'int32', read: (v, o) => v.getInt8(o) },
+  i2: { size: 2, dtype: 'int32', read: (v, o, le) => v.getInt16(o, le) },
+  i4: { size: 4, dtype: 'int32', read: (v, o, le) => v.getInt32(o, le) },
+  i8: { size: 8, dtype: 'int64', read: (v, o, le) => v.getBigInt64(o, le) },
+  u1: { size: 1, dtype: 'uint8', read: (v, o) => v.getUint8(o) },
+  u2: { size: 2, dtype: 'int32', read: (v, o, le) => v.getUint16(o, le) },
+  u4: { size: 4, dtype: 'int64', read: (v, o, le) => BigInt(v.getUint32(o, le)) },
+  u8: { size: 8, dtype: 'int64', read: (v, o, le) => v.getBigUint64(o, le) },
+  b1: { size: 1, dtype: 'bool', read: (v, o) => (v.getUint8(o) === 0 ? 0 : 1) },
+};
+
+/** Dtypes whose bytes are stored unchanged, so little-endian data can be copied instead of decoded. */
+const NATIVE_KINDS = new Set(['f4', 'f8', 'i4', 'i8', 'u1']);
+
+const DESCR_OF: Record<DType, string> = {
+  float32: '<f4',
+  float64: '<f8',
+  int32: '<i4',
+  int64: '<i8',
+  uint8: '|u1',
+  bool: '|b1',
+};
+
+const SUPPORTED_DTYPES_TEXT =
+  'float32, float64, int32, int64, uint8, bool (also float16, int8, int16, uint16, uint32, uint64, converted)';
+
+function fail(name: string | undefined, message: string, details?: Record<string, unknown>): never {
+  throw new EngineError('invalid_array', name ? `${name}: ${message}` : message, details);
+}
+
+/**
+ * Parses the bytes of a NumPy `.npy` file.
+ *
+ * @param bytes - the whole file.
+ * @param name - optional name (e.g. the file name) that prefixes error messages.
+ * @returns the array in C order, with its dtype converted as described in the module comment.
+ * @throws EngineError('invalid_array') for a bad magic string, a malformed header, Fortran order, an unsupported
+ *   dtype (named in the message), or data shorter or longer than the header's shape says.
+ */
+export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
+  if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
+    fail(name, 'not a NumPy .npy file (missing the "\\x93NUMPY" magic string); save arrays with np.save');
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6];
+  if (major < 1 || major > 3)
+    fail(name, `unsupported .npy format version ${major}.${bytes[7]} (expected 1.0-3.0)`);
+  const lengthBytes = major === 1 ? 2 : 4;
+  const headerStart = 8 + lengthBytes;
+  if (bytes.length < headerStart) fail(name, '.npy data is truncated inside its header');
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const dataStart = headerStart + headerLength;
+  if (bytes.length < dataStart) {
+    fail(name, `.npy data is truncated: the header says it is ${headerLength} bytes but the file ends first`);
+  }
+  const headerBytes = bytes.subarray(headerStart, dataStart);
+  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(headerBytes);
+  const { descr, fortranOrder, shape } = parseHeader(header, name);
+
+  if (fortranOrder && shape.length > 1) {
+    fail(
+      name,
+      'the array is stored in Fortran (column-major) order; save it with np.save(f, np.ascontiguousarray(a))',
+    );
+  }
+  const byteOrder = descr[0];
+  const kind = descr.slice(1);
+  const source = SOURCE_TYPES[kind];
+  if (!'<>|='.includes(byteOrder) || source === undefined) {
+    fail(name, `unsupported dtype '${descr}'${describeDescr(descr)}; supported: ${SUPPORTED_DTYPES_TEXT}`, {
+      dtype: descr,
+    });
+  }
+  const littleEndian = byteOrder === '>' ? false : byteOrder === '=' ? HOST_IS_LITTLE_ENDIAN : true;
+
+  const count = sizeOf(shape);
+  const expectedBytes = count * source.size;
+  const actualBytes = bytes.length - dataStart;
+  if (actualBytes < expectedBytes) {
+    fail(
+      name,
+      `.npy data is truncated: shape [${shape.join(', ')}] of '${descr}' needs ${expectedBytes} bytes of data, found ${actualBytes}`,
+      { shape, dtype: descr, expectedBytes, actualBytes },
+    );
+  }
+  if (actualBytes > expectedBytes) {
+    fail(
+      name,
+      `.npy file has ${actualBytes - expectedBytes} unexpected bytes after the data of shape [${shape.join(', ')}]; the file may be corrupt`,
+      { shape, dtype: descr, expectedBytes, actualBytes },
+    );
+  }
+
+  const data = allocate(source.dtype, count);
+  if (NATIVE_KINDS.has(kind) && (littleEndian === HOST_IS_LITTLE_ENDIAN || source.size === 1)) {
+    // The fast path: copy (which also aligns) the raw bytes instead of decoding element by element.
+    new Uint8Array(data.buffer).set(bytes.subarray(dataStart, dataStart + expectedBytes));
+  } else {
+    decodeInto(data, view, dataStart, source, littleEndian, name);
+  }
+  return { dtype: source.dtype, shape, data };
+}
+
+function decodeInto(
+  data: TypedArray,
+  view: DataView,
+  start: number,
+  source: SourceType,
+  littleEndian: boolean,
+  name: string | undefined,
+): void {
+  const int64Max = 0x7fffffffffffffffn;
+  for (let i = 0, offset = start; i < data.length; i++, offset += source.size) {
+    const value = source.read(view, offset, littleEndian);
+    if (typeof value === 'bigint') {
+      if (value > int64Max) fail(name, `uint64 value ${value} at flat index ${i} does not fit in int64`);
+      (data as BigInt64Array)[i] = value;
+    } else {
+      (data as Float32Array)[i] = value;
+    }
+  }
+}
+
+function allocate(dtype: DType, count: number): TypedArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(count);
+    case 'float64':
+      return new Float64Array(count);
+    case 'int32':
+      return new Int32Array(count);
+    case 'int64':
+      return new BigInt64Array(count);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(count);
+  }
+}
+
+/**
+ * Reads the header, a Python dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
+ * Only the three keys the format defines are read; a structured dtype (a list for `descr`) is rejected here.
+ */
+function parseHeader(
+  header: string,
+  name: string | undefined,
+): { descr: string; fortranOrder: boolean; shape: number[] } {
+  const key = (k: string) => `['"]${k}['"]\\s*:\\s*`;
+  if (new RegExp(key('descr') + '\\[').test(header)) {
+    fail(name, `structured (record) arrays are not supported; save a plain numeric array`, { header });
+  }
+  const descr = new RegExp(key('descr') + `(?:'([^']*)'|"([^"]*)")`).exec(header);
+  const fortran = new RegExp(key('fortran_order') + '(True|False)').exec(header);
+  const shape = new RegExp(key('shape') + '\\(([^)]*)\\)').exec(header);
+  if (!header.trimStart().startsWith('{') || !descr || !fortran || !shape) {
+    const missing = [!descr && 'descr', !fortran && 'fortran_order', !shape && 'shape'].filter(Boolean);
+    fail(
+      name,
+      `malformed .npy header${missing.length ? ` (missing ${missing.join(', ')})` : ''}: ${JSON.stringify(header.trim().slice(0, 200))}`,
+    );
+  }
+  const dims = shape[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    // Python 2 era files write long integers as "3L".
+    .map((s) => (/^\d+L?$/.test(s) ? Number.parseInt(s, 10) : NaN));
+  if (dims.some((d) => !Number.isSafeInteger(d))) {
+    fail(name, `malformed .npy header: shape (${shape[1]}) is not a tuple of non-negative integers`);
+  }
+  return { descr: descr[1] ?? descr[2], fortranOrder: fortran[1] === 'True', shape: dims };
+}
+
+function describeDescr(descr: string): string {
+  const kind = descr.replace(/^[<>|=]/, '')[0];
+  const names: Record<string, string> = {
+    O: 'Python objects',
+    U: 'unicode strings',
+    S: 'byte strings',
+    a: 'byte strings',
+    c: 'complex numbers',
+    M: 'datetimes',
+    m: 'timedeltas',
+    V: 'raw bytes / void',
+  };
+  return names[kind] ? ` (${names[kind]})` : '';
+}
+
+/** IEEE 754 binary16 to a JS number (exact: every half is representable in float32). */
+function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exponent = (h >> 10) & 0x1f;
+  const fraction = h & 0x3ff;
+  if (exponent === 0) return sign * fraction * 2 ** -24;
+  if (exponent === 0x1f) return fraction === 0 ? sign * Infinity : NaN;
+  return sign * (1 + fraction / 1024) * 2 ** (exponent - 15);
+}
+
+/**
+ * Encodes an array as a `.npy` file in C order, byte-identical to `np.save` (format 1.0, or 2.0 when the header
+ * exceeds 65535 bytes; header padded so the data starts on a 64-byte boundary).
+ *
+ * @throws EngineError('invalid_array') when `data.length` does not match the shape.
+ */
+export function encodeNpy(arr: NdArray | Float32NdArray): Uint8Array {
+  const count = sizeOf(arr.shape);
+  if (arr.data.length !== count) {
+    fail(
+      undefined,
+      `cannot encode: shape [${arr.shape.join(', ')}] has ${count} elements but data has ${arr.data.length}`,
+    );
+  }
+  const shapeText =
+    arr.shape.length === 0
+      ? '()'
+      : arr.shape.length === 1
+        ? `(${arr.shape[0]},)`
+        : `(${arr.shape.join(', ')})`;
+  let header = `{'descr': '${DESCR_OF[arr.dtype]}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  if (arr.shape.length > 0) header += ' '.repeat(GROWTH_AXIS_MAX_DIGITS - String(arr.shape[0]).length);
+
+  // Header text is ASCII, so its length in characters is its length in bytes.
+  let lengthBytes = 2;
+  let padding = ARRAY_ALIGN - ((MAGIC.length + 2 + lengthBytes + header.length + 1) % ARRAY_ALIGN);
+  if (header.length + 1 + padding > 0xffff) {
+    lengthBytes = 4;
+    padding = ARRAY_ALIGN - ((MAGIC.length + 2 + lengthBytes + header.length + 1) % ARRAY_ALIGN);
+  }
+  header += ' '.repeat(padding) + '\n';
+
+  const dataStart = MAGIC.length + 2 + lengthBytes + header.length;
+  const data = arr.data;
+  const out = new Uint8Array(dataStart + data.byteLength);
+  const view = new DataView(out.buffer);
+  out.set(MAGIC, 0);
+  out[6] = lengthBytes === 2 ? 1 : 2;
+  out[7] = 0;
+  if (lengthBytes === 2) view.setUint16(8, header.length, true);
+  else view.setUint32(8, header.length, true);
+  for (let i = 0; i < header.length; i++) out[MAGIC.length + 2 + lengthBytes + i] = header.charCodeAt(i);
+
+  if (HOST_IS_LITTLE_ENDIAN || data.BYTES_PER_ELEMENT === 1) {
+    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dataStart);
+  } else {
+    writeLittleEndian(view, dataStart, data);
+  }
+  return out;
+}
+
+function writeLittleEndian(view: DataView, start: number, data: TypedArray): void {
+  const size = data.BYTES_PER_ELEMENT;
+  for (let i = 0; i < data.length; i++) {
+    const offset = start + i * size;
+    if (data instanceof Float32Array) view.setFloat32(offset, data[i], true);
+    else if (data instanceof Float64Array) view.setFloat64(offset, data[i], true);
+    else if (data instanceof Int32Array) view.setInt32(offset, data[i], true);
+    else if (data instanceof BigInt64Array) view.setBigInt64(offset, data[i], true);
+  }
+}
