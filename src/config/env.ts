@@ -31,9 +31,13 @@ export const envSchema = z.object({
     .refine((v) => /^rediss?:\/\/.+/.test(v), { error: 'must be a redis:// or rediss:// URL' })
     .describe('Redis holding the queue and the metadata.'),
   /** @defaultValue './.data' */
-  DATA_DIR: str('./.data').describe('Directory for uploads and results (a volume shared by API and workers).'),
+  DATA_DIR: str('./.data').describe(
+    'Directory for uploads and results (a volume shared by API and workers).',
+  ),
   /** @defaultValue 256 MiB */
-  MAX_UPLOAD_BYTES: int(1024, 2 ** 40, 256 * MiB).describe('Largest accepted upload (a file part or a JSON body).'),
+  MAX_UPLOAD_BYTES: int(1024, 2 ** 40, 256 * MiB).describe(
+    'Largest accepted upload (a file part or a JSON body).',
+  ),
   /** @defaultValue 8192 */
   MAX_DENSE_PARAMS: int(1, 1_000_000, 8192).describe(
     'Largest parameter count P for dense P×P results (hessian, ggn, finite_difference).',
@@ -42,11 +46,18 @@ export const envSchema = z.object({
   JOB_TIMEOUT_MS: int(1000, 7 * 24 * 3600 * 1000, 30 * 60 * 1000).describe('A job running longer fails.'),
   /** @defaultValue 1 */
   WORKER_CONCURRENCY: int(1, 64, 1).describe('Jobs one worker process runs at once (each in its own child).'),
+  /** @defaultValue 30 s */
+  WORKER_LOCK_MS: int(1000, 3600 * 1000, 30_000).describe(
+    'Job lock duration; a job whose worker died is picked up again by another worker after about this long.',
+  ),
   /** @defaultValue 3 */
   JOB_ATTEMPTS: int(1, 100, 3).describe('Attempts for transient failures; bad input is never retried.'),
   /** @defaultValue 'auto' */
   HESSIAN_BACKEND: z
-    .preprocess((v) => (v === '' ? undefined : v), z.enum(['auto', 'cpu', 'wasm', 'tensorflow']).default('auto'))
+    .preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.enum(['auto', 'cpu', 'wasm', 'tensorflow']).default('auto'),
+    )
     .describe('TF.js backend used by the workers.'),
   /** Comma-separated bearer tokens; unset or empty leaves the API open. */
   API_KEYS: z
@@ -100,6 +111,7 @@ export interface Config {
   jobTimeoutMs: number;
   workerConcurrency: number;
   jobAttempts: number;
+  workerLockMs: number;
   backend: 'auto' | 'cpu' | 'wasm' | 'tensorflow';
   apiKeys: readonly string[];
   logLevel: Env['LOG_LEVEL'];
@@ -142,6 +154,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jobTimeoutMs: e.JOB_TIMEOUT_MS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     jobAttempts: e.JOB_ATTEMPTS,
+    workerLockMs: e.WORKER_LOCK_MS,
     backend: e.HESSIAN_BACKEND,
     apiKeys: Object.freeze([...e.API_KEYS]),
     logLevel: e.LOG_LEVEL,
