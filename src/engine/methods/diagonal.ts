@@ -1,0 +1,39 @@
+import { exactDiagonal } from '../estimators/exact.js';
+import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
+import { guardBytes } from './guards.js';
+import { preferJacobian } from './ggn.js';
+import type { Method, SpecOf } from './method.js';
+
+/**
+ * Exact diagonal of the Hessian (P products with unit vectors, O(P) memory) or of the GGN. The GGN diagonal
+ * comes from the explicit Jacobian when N·C < P: diag(G)_i = Σ_r J_ri (H_ℓ J)_ri (+ l2).
+ */
+export const diagonal: Method<SpecOf<'diagonal'>> = async (ctx, spec) => {
+  const { objective } = ctx;
+  const n = objective.numParams;
+  const diag = new Float32Array(n);
+  let algorithm: string;
+  if (spec.curvature === 'ggn' && preferJacobian(ctx)) {
+    algorithm = 'explicit-jacobian';
+    const rows = objective.numExamples * objective.outputsPerExample;
+    guardBytes('The Jacobian', 2 * rows * n * 4, ctx.maxDenseBytes, 'Use a smaller batch.');
+    ctx.progress.plan(rows + objective.outputsPerExample);
+    const factors = await explicitGgnFactors(objective, ctx.progress);
+    const hj = lossHessianTimesJacobian(factors, n);
+    for (let r = 0; r < rows; r++) {
+      for (let i = 0; i < n; i++) diag[i] += factors.jacobian[r * n + i] * hj[r * n + i];
+    }
+    if (objective.l2 > 0) for (let i = 0; i < n; i++) diag[i] += objective.l2;
+  } else {
+    algorithm = spec.curvature === 'ggn' ? 'ggnvp-unit-vectors' : 'hvp-unit-vectors';
+    ctx.progress.plan(n);
+    diag.set(await exactDiagonal(ctx.operator(spec.curvature)));
+  }
+  let trace = 0;
+  for (const d of diag) trace += d;
+  return {
+    summary: { curvature: spec.curvature, algorithm, trace },
+    arrays: { 'diagonal.npy': { dtype: 'float32', shape: [n], data: diag } },
+    curvature: spec.curvature,
+  };
+};

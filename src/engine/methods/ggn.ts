@@ -1,0 +1,53 @@
+import * as tf from '@tensorflow/tfjs';
+import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
+import { readFloat32 } from '../tensor-io.js';
+import { blockIds, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
+import { guardBytes, guardDense } from './guards.js';
+import type { Method, MethodContext, SpecOf } from './method.js';
+
+/** Whether the explicit Jacobian is cheaper than P operator products (N·C reverse passes against 3·P passes). */
+export function preferJacobian(ctx: MethodContext): boolean {
+  const rows = ctx.objective.numExamples * ctx.objective.outputsPerExample;
+  return rows < ctx.objective.numParams;
+}
+
+/**
+ * Exact dense generalized Gauss–Newton Jᵀ H_ℓ J (+ l2·I), split at the logits. When N·C < P it is assembled
+ * from the explicit Jacobian (N·C reverse passes and one matrix product); otherwise from P GGN-vector products.
+ */
+export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
+  const { objective } = ctx;
+  const n = objective.numParams;
+  guardDense(n, ctx.maxDenseBytes);
+  const ids = blockIds(objective.layout, spec.blocks);
+  let matrix: Float32Array;
+  let algorithm: string;
+  if (preferJacobian(ctx)) {
+    algorithm = 'explicit-jacobian';
+    const rows = objective.numExamples * objective.outputsPerExample;
+    guardBytes('The Jacobian', 2 * rows * n * 4, ctx.maxDenseBytes, 'Use a smaller batch.');
+    ctx.progress.plan(rows + objective.outputsPerExample);
+    const factors = await explicitGgnFactors(objective, ctx.progress);
+    const hj = lossHessianTimesJacobian(factors, n);
+    matrix = readFloat32(() => {
+      const j = tf.tensor2d(factors.jacobian, [rows, n]);
+      const g = tf.matMul(j, tf.tensor2d(hj, [rows, n]), true, false);
+      return objective.l2 > 0 ? tf.add(g, tf.mul(objective.l2, tf.eye(n))) : g;
+    });
+    if (spec.blocks !== 'full') {
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (ids[i] !== ids[j]) matrix[i * n + j] = 0;
+    }
+  } else {
+    algorithm = 'ggnvp-columns';
+    ctx.progress.plan(n);
+    matrix = await denseFromColumns(ctx.operator('ggn'), ids);
+  }
+  const residual = symmetryResidual(matrix, n);
+  symmetrize(matrix, n);
+  return {
+    summary: { blocks: spec.blocks, algorithm, symmetrized: true },
+    arrays: { 'ggn.npy': { dtype: 'float32', shape: [n, n], data: matrix } },
+    symmetryResidual: residual,
+    curvature: 'ggn',
+  };
+};

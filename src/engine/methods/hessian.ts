@@ -1,0 +1,22 @@
+import { blockIds, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
+import { guardDense } from './guards.js';
+import type { Method, SpecOf } from './method.js';
+
+/**
+ * Exact dense Hessian, one Hessian-vector product per column (P products), optionally block-diagonal by layer
+ * or weight tensor. The raw matrix's asymmetry is reported; the result is its symmetric part.
+ */
+export const hessian: Method<SpecOf<'hessian'>> = async (ctx, spec) => {
+  const n = ctx.objective.numParams;
+  guardDense(n, ctx.maxDenseBytes);
+  ctx.progress.plan(n);
+  const matrix = await denseFromColumns(ctx.operator('hessian'), blockIds(ctx.objective.layout, spec.blocks));
+  const residual = symmetryResidual(matrix, n);
+  symmetrize(matrix, n);
+  return {
+    summary: { blocks: spec.blocks, algorithm: 'hvp-columns', symmetrized: true },
+    arrays: { 'hessian.npy': { dtype: 'float32', shape: [n, n], data: matrix } },
+    symmetryResidual: residual,
+    curvature: 'hessian',
+  };
+};

@@ -1,0 +1,23 @@
+import { norm } from '../estimators/dense-linalg.js';
+import type { Method, MethodContext, SpecOf } from './method.js';
+import { stackRows } from './vectors.js';
+
+async function products(ctx: MethodContext, curvature: 'hessian' | 'ggn', file: string) {
+  const vectors = ctx.vectors!;
+  const n = ctx.objective.numParams;
+  ctx.progress.plan(vectors.length);
+  const operator = ctx.operator(curvature);
+  const rows: Float64Array[] = [];
+  for (const v of vectors) rows.push(await operator.matvec(v));
+  return {
+    summary: { k: vectors.length, norms: rows.map(norm) },
+    arrays: { [file]: { dtype: 'float32' as const, shape: [vectors.length, n], data: stackRows(rows, n) } },
+    curvature,
+  };
+}
+
+/** H·v for each of k vectors (k×P), one reverse-over-reverse product each. */
+export const hvp: Method<SpecOf<'hvp'>> = (ctx) => products(ctx, 'hessian', 'hvp.npy');
+
+/** G·v for each of k vectors (k×P): J v by double backward, H_ℓ, then Jᵀ. */
+export const ggnvp: Method<SpecOf<'ggnvp'>> = (ctx) => products(ctx, 'ggn', 'ggnvp.npy');

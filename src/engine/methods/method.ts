@@ -1,0 +1,32 @@
+import type { LinearOperator } from '../estimators/linear-operator.js';
+import type { Rng } from '../estimators/rng.js';
+import type { Float32NdArray } from '../ndarray.js';
+import type { Objective } from '../objective.js';
+import type { Progress } from '../progress.js';
+import type { MethodSpec } from '../spec.js';
+
+export type Curvature = 'hessian' | 'ggn';
+
+export interface MethodContext {
+  objective: Objective;
+  /** The curvature operator, instrumented: each product is a unit of progress and a cancellation point. */
+  operator(kind: Curvature): LinearOperator;
+  progress: Progress;
+  rng: Rng;
+  /** k×P vectors for products and solves, when the request has them. */
+  vectors?: Float64Array[];
+  maxDenseBytes: number;
+}
+
+export interface MethodOutput {
+  summary: Record<string, unknown>;
+  arrays: Record<string, Float32NdArray>;
+  /** ‖A − Aᵀ‖_F/‖A‖_F of a dense result before it was symmetrized. */
+  symmetryResidual?: number;
+  /** Which curvature the directional verification checks. */
+  curvature: Curvature;
+}
+
+export type Method<S extends MethodSpec = MethodSpec> = (ctx: MethodContext, spec: S) => Promise<MethodOutput>;
+
+export type SpecOf<N extends MethodSpec['name']> = Extract<MethodSpec, { name: N }>;

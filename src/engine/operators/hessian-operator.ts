@@ -1,0 +1,27 @@
+import * as tf from '@tensorflow/tfjs';
+import type { LinearOperator } from '../estimators/linear-operator.js';
+import type { Objective } from '../objective.js';
+import { readFloat64 } from '../tensor-io.js';
+
+/**
+ * v ↦ H v with H = ∇²L(θ₀), by reverse-over-reverse differentiation: H v = ∇_θ ⟨∇_θ L(θ), v⟩. Exact (to float32
+ * rounding) because every op in L has a second-order-safe gradient (see autodiff/register-all.ts).
+ */
+export function hessianOperator(objective: Objective): LinearOperator {
+  const gradient = tf.grad((theta: tf.Tensor) => objective.loss(theta));
+  return {
+    size: objective.numParams,
+    matvec: async (v) =>
+      readFloat64(() => {
+        const direction = tf.tensor1d(Float32Array.from(v));
+        return tf.grad((theta: tf.Tensor) => tf.sum(tf.mul(gradient(theta), direction)) as tf.Scalar)(
+          objective.theta,
+        );
+      }),
+  };
+}
+
+/** ∇L(θ) at a given θ (used by finite differences and the directional check). */
+export function lossGradient(objective: Objective, theta: Float32Array): Float64Array {
+  return readFloat64(() => tf.grad((th: tf.Tensor) => objective.loss(th))(tf.tensor1d(theta)));
+}
