@@ -1,0 +1,333 @@
+/**
+ * One builder per supported Keras layer class: reads its config, checks the options the engine supports,
+ * infers its output shape and declares its weights in Keras order (tf-free).
+ */
+import { EngineError } from '../errors.js';
+import { sizeOf } from '../ndarray.js';
+import { normalizeActivation } from './activation-names.js';
+import type { LayerOp, Padding, Shape } from './model-spec.js';
+import type { RawLayer } from './topology.js';
+
+export interface WeightDecl {
+  /** The weight's name inside its layer: `kernel`, `bias`, `gamma`, `moving_mean`, ... */
+  name: string;
+  shape: number[];
+  trainable: boolean;
+}
+
+export interface BuiltLayer {
+  op: LayerOp;
+  outputShape: Shape;
+  weights: WeightDecl[];
+}
+
+type Builder = (layer: RawLayer, inputs: Shape[], trainable: boolean) => BuiltLayer;
+
+/** Layers that do nothing at inference time. */
+const INFERENCE_NO_OPS = [
+  'Dropout',
+  'SpatialDropout1D',
+  'SpatialDropout2D',
+  'GaussianNoise',
+  'GaussianDropout',
+  'AlphaDropout',
+  'ActivityRegularization',
+];
+
+function fail(layer: RawLayer, message: string, code: 'unsupported_layer' | 'invalid_model' = 'invalid_model'): never {
+  throw new EngineError(code, `Layer "${layer.name}" (${layer.className}): ${message}`, {
+    layer: layer.name,
+    className: layer.className,
+  });
+}
+
+function num(layer: RawLayer, key: string, fallback?: number): number {
+  const v = layer.config[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(layer, `config "${key}" must be a number.`);
+  return v;
+}
+
+function bool(layer: RawLayer, key: string, fallback: boolean): boolean {
+  const v = layer.config[key] ?? fallback;
+  if (typeof v !== 'boolean') fail(layer, `config "${key}" must be a boolean.`);
+  return v;
+}
+
+/** A window/stride/dilation option for a 1-D or 2-D layer, as [height, width] (height 1 in 1-D). */
+function pair(layer: RawLayer, key: string, rank: 1 | 2, fallback: number | number[] | null): [number, number] {
+  let v = layer.config[key] ?? fallback;
+  if (typeof v === 'number') v = rank === 1 ? [v] : [v, v];
+  if (!Array.isArray(v) || v.length !== rank || v.some((e) => !Number.isInteger(e) || e < 1)) {
+    fail(layer, `config "${key}" must be ${rank} positive integer(s), got ${JSON.stringify(v)}.`);
+  }
+  return rank === 1 ? [1, v[0]] : [v[0], v[1]];
+}
+
+function padding(layer: RawLayer): Padding {
+  const p = layer.config.padding ?? 'valid';
+  if (p === 'valid' || p === 'same') return p;
+  return fail(layer, `padding "${String(p)}" is not supported (valid or same).`, 'unsupported_layer');
+}
+
+function channelsLast(layer: RawLayer): void {
+  const format = layer.config.data_format;
+  if (format !== undefined && format !== null && format !== 'channels_last') {
+    fail(layer, `data_format "${String(format)}" is not supported; only channels_last.`, 'unsupported_layer');
+  }
+}
+
+function one(layer: RawLayer, inputs: Shape[]): Shape {
+  if (inputs.length !== 1) fail(layer, `expects one input, got ${inputs.length}.`);
+  return inputs[0];
+}
+
+function rankOf(layer: RawLayer, input: Shape, rank: number, what: string): void {
+  if (input.length !== rank) {
+    fail(layer, `expects ${what} input of rank ${rank + 1} (with batch), got shape [null, ${input.join(', ')}].`);
+  }
+}
+
+/**
+ * Output length of a convolution or pooling window along one axis, as TensorFlow computes it.
+ * `valid`: ceil((in − effective + 1)/stride); `same`: ceil(in/stride), with effective = (k − 1)·d + 1.
+ */
+export function windowOutputLength(input: number, k: number, stride: number, dilation: number, pad: Padding): number {
+  const effective = (k - 1) * dilation + 1;
+  return pad === 'same' ? Math.ceil(input / stride) : Math.ceil((input - effective + 1) / stride);
+}
+
+/** Resolves a possibly negative axis of a per-example shape to an axis counting the batch (≥ 1). */
+function batchAxis(layer: RawLayer, axis: unknown, input: Shape): number {
+  const rank = input.length + 1;
+  if (Array.isArray(axis) && axis.length === 1) axis = axis[0];
+  if (typeof axis !== 'number' || !Number.isInteger(axis)) fail(layer, `axis ${JSON.stringify(axis)} is invalid.`);
+  const resolved = axis < 0 ? axis + rank : axis;
+  if (resolved < 1 || resolved >= rank) fail(layer, `axis ${axis} is out of range for input rank ${rank}.`);
+  return resolved;
+}
+
+const dense: Builder = (layer, inputs, trainable) => {
+  const input = one(layer, inputs);
+  if (input.length < 1) fail(layer, 'expects an input of rank ≥ 2.');
+  const units = num(layer, 'units');
+  const useBias = bool(layer, 'use_bias', true);
+  const weights: WeightDecl[] = [{ name: 'kernel', shape: [input[input.length - 1], units], trainable }];
+  if (useBias) weights.push({ name: 'bias', shape: [units], trainable });
+  const activation = normalizeActivation(layer.config.activation, layer.name, layer.className);
+  return { op: { kind: 'dense', units, useBias, activation }, outputShape: [...input.slice(0, -1), units], weights };
+};
+
+const conv =
+  (rank: 1 | 2): Builder =>
+  (layer, inputs, trainable) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D convolution`);
+    channelsLast(layer);
+    const groups = layer.config.groups ?? 1;
+    if (groups !== 1) fail(layer, `groups=${String(groups)} is not supported (only 1).`, 'unsupported_layer');
+    const pad = padding(layer);
+    const filters = num(layer, 'filters');
+    const kernelSize = pair(layer, 'kernel_size', rank, null);
+    const strides = pair(layer, 'strides', rank, 1);
+    const dilation = pair(layer, 'dilation_rate', rank, 1);
+    if (strides.some((s) => s > 1) && dilation.some((d) => d > 1)) {
+      fail(layer, 'strides > 1 together with dilation_rate > 1 is not supported (TensorFlow rejects it too).');
+    }
+    const [h, w, cin] = rank === 1 ? [1, input[0], input[1]] : input;
+    const outH = windowOutputLength(h, kernelSize[0], strides[0], dilation[0], pad);
+    const outW = windowOutputLength(w, kernelSize[1], strides[1], dilation[1], pad);
+    if (outH < 1 || outW < 1) fail(layer, `the kernel does not fit the input [${input.join(', ')}].`);
+    const useBias = bool(layer, 'use_bias', true);
+    const kernelShape = rank === 1 ? [kernelSize[1], cin, filters] : [...kernelSize, cin, filters];
+    const weights: WeightDecl[] = [{ name: 'kernel', shape: kernelShape, trainable }];
+    if (useBias) weights.push({ name: 'bias', shape: [filters], trainable });
+    const activation = normalizeActivation(layer.config.activation, layer.name, layer.className);
+    return {
+      op: { kind: 'conv', rank, filters, kernelSize, strides, dilation, padding: pad, useBias, activation },
+      outputShape: rank === 1 ? [outW, filters] : [outH, outW, filters],
+      weights,
+    };
+  };
+
+const pool =
+  (mode: 'max' | 'avg', rank: 1 | 2): Builder =>
+  (layer, inputs) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D pooling`);
+    channelsLast(layer);
+    const pad = padding(layer);
+    const poolSize = pair(layer, 'pool_size', rank, 2);
+    const strides = layer.config.strides == null ? poolSize : pair(layer, 'strides', rank, null);
+    const [h, w, c] = rank === 1 ? [1, input[0], input[1]] : input;
+    const outH = windowOutputLength(h, poolSize[0], strides[0], 1, pad);
+    const outW = windowOutputLength(w, poolSize[1], strides[1], 1, pad);
+    if (outH < 1 || outW < 1) fail(layer, `the pool window does not fit the input [${input.join(', ')}].`);
+    return {
+      op: { kind: 'pool', mode, rank, poolSize, strides, padding: pad },
+      outputShape: rank === 1 ? [outW, c] : [outH, outW, c],
+      weights: [],
+    };
+  };
+
+const globalAveragePool =
+  (rank: 1 | 2): Builder =>
+  (layer, inputs) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D global pooling`);
+    channelsLast(layer);
+    const keepDims = bool(layer, 'keepdims', false);
+    const c = input[rank];
+    return {
+      op: { kind: 'global_avg_pool', rank, keepDims },
+      outputShape: keepDims ? [...Array(rank).fill(1), c] : [c],
+      weights: [],
+    };
+  };
+
+const flatten: Builder = (layer, inputs) => {
+  channelsLast(layer);
+  return { op: { kind: 'flatten' }, outputShape: [sizeOf(one(layer, inputs))], weights: [] };
+};
+
+const reshape: Builder = (layer, inputs) => {
+  const input = one(layer, inputs);
+  const target = layer.config.target_shape;
+  if (!Array.isArray(target) || target.some((d) => !Number.isInteger(d) || (d < 1 && d !== -1))) {
+    fail(layer, `target_shape ${JSON.stringify(target)} is invalid.`);
+  }
+  const known = target.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
+  const unknown = target.filter((d) => d === -1).length;
+  const total = sizeOf(input);
+  const resolved = target.map((d) => (d === -1 ? total / known : d));
+  if (unknown > 1 || sizeOf(resolved) !== total || !resolved.every(Number.isInteger)) {
+    fail(layer, `cannot reshape [${input.join(', ')}] (${total} values) to [${target.join(', ')}].`);
+  }
+  return { op: { kind: 'reshape', targetShape: resolved }, outputShape: resolved, weights: [] };
+};
+
+const identity: Builder = (layer, inputs) => ({ op: { kind: 'identity' }, outputShape: one(layer, inputs), weights: [] });
+
+const batchNorm: Builder = (layer, inputs, trainable) => {
+  const input = one(layer, inputs);
+  const axis = batchAxis(layer, layer.config.axis ?? -1, input);
+  const center = bool(layer, 'center', true);
+  const scale = bool(layer, 'scale', true);
+  const dim = [input[axis - 1]];
+  const weights: WeightDecl[] = [];
+  if (scale) weights.push({ name: 'gamma', shape: dim, trainable });
+  if (center) weights.push({ name: 'beta', shape: dim, trainable });
+  weights.push({ name: 'moving_mean', shape: dim, trainable: false });
+  weights.push({ name: 'moving_variance', shape: dim, trainable: false });
+  return {
+    op: { kind: 'batch_norm', axis, epsilon: num(layer, 'epsilon', 1e-3), center, scale },
+    outputShape: input,
+    weights,
+  };
+};
+
+const layerNorm: Builder = (layer, inputs, trainable) => {
+  const input = one(layer, inputs);
+  if (layer.config.rms_scaling === true) fail(layer, 'rms_scaling is not supported.', 'unsupported_layer');
+  const rawAxes = layer.config.axis ?? -1;
+  const axes = (Array.isArray(rawAxes) ? rawAxes : [rawAxes]).map((a) => batchAxis(layer, a, input));
+  if (new Set(axes).size !== axes.length) fail(layer, `axis ${JSON.stringify(rawAxes)} repeats an axis.`);
+  const center = bool(layer, 'center', true);
+  const scale = bool(layer, 'scale', true);
+  const paramShape = axes.map((a) => input[a - 1]);
+  const weights: WeightDecl[] = [];
+  if (scale) weights.push({ name: 'gamma', shape: paramShape, trainable });
+  if (center) weights.push({ name: 'beta', shape: paramShape, trainable });
+  return {
+    op: { kind: 'layer_norm', axes, epsilon: num(layer, 'epsilon', 1e-3), center, scale },
+    outputShape: input,
+    weights,
+  };
+};
+
+const embedding: Builder = (layer, inputs, trainable) => {
+  const input = one(layer, inputs);
+  const inputDim = num(layer, 'input_dim');
+  const outputDim = num(layer, 'output_dim');
+  return {
+    op: { kind: 'embedding', inputDim, outputDim },
+    outputShape: [...input, outputDim],
+    weights: [{ name: 'embeddings', shape: [inputDim, outputDim], trainable }],
+  };
+};
+
+const activation: Builder = (layer, inputs) => ({
+  op: { kind: 'activation', activation: normalizeActivation(layer.config.activation, layer.name, layer.className) },
+  outputShape: one(layer, inputs),
+  weights: [],
+});
+
+const add: Builder = (layer, inputs) => {
+  if (inputs.length < 2) fail(layer, `expects at least two inputs, got ${inputs.length}.`);
+  const shape = inputs[0];
+  for (const s of inputs) {
+    if (s.length !== shape.length || s.some((d, i) => d !== shape[i])) {
+      fail(layer, `input shapes differ: ${inputs.map((x) => `[${x.join(', ')}]`).join(' vs ')}.`);
+    }
+  }
+  return { op: { kind: 'add' }, outputShape: shape, weights: [] };
+};
+
+const concatenate: Builder = (layer, inputs) => {
+  if (inputs.length < 2) fail(layer, `expects at least two inputs, got ${inputs.length}.`);
+  const axis = batchAxis(layer, layer.config.axis ?? -1, inputs[0]);
+  const out = [...inputs[0]];
+  for (const s of inputs.slice(1)) {
+    if (s.length !== out.length || s.some((d, i) => i !== axis - 1 && d !== out[i])) {
+      fail(layer, `inputs ${inputs.map((x) => `[${x.join(', ')}]`).join(', ')} cannot be joined on axis ${axis}.`);
+    }
+    out[axis - 1] += s[axis - 1];
+  }
+  return { op: { kind: 'concatenate', axis }, outputShape: out, weights: [] };
+};
+
+const BUILDERS: Record<string, Builder> = {
+  Dense: dense,
+  Conv1D: conv(1),
+  Conv2D: conv(2),
+  MaxPooling1D: pool('max', 1),
+  MaxPool1D: pool('max', 1),
+  MaxPooling2D: pool('max', 2),
+  MaxPool2D: pool('max', 2),
+  AveragePooling1D: pool('avg', 1),
+  AvgPool1D: pool('avg', 1),
+  AveragePooling2D: pool('avg', 2),
+  AvgPool2D: pool('avg', 2),
+  GlobalAveragePooling1D: globalAveragePool(1),
+  GlobalAvgPool1D: globalAveragePool(1),
+  GlobalAveragePooling2D: globalAveragePool(2),
+  GlobalAvgPool2D: globalAveragePool(2),
+  Flatten: flatten,
+  Reshape: reshape,
+  ...Object.fromEntries(INFERENCE_NO_OPS.map((name) => [name, identity])),
+  BatchNormalization: batchNorm,
+  LayerNormalization: layerNorm,
+  Embedding: embedding,
+  Activation: activation,
+  Add: add,
+  Concatenate: concatenate,
+};
+
+/** Every layer class the engine accepts (InputLayer included). */
+export const SUPPORTED_LAYER_CLASSES: readonly string[] = ['InputLayer', ...Object.keys(BUILDERS)];
+
+/**
+ * Builds the normalized op, output shape and weight declarations of one non-input layer.
+ * @throws EngineError('unsupported_layer') for an unknown class or option, EngineError('invalid_model') for a
+ *   config or shape that does not fit
+ */
+export function buildLayer(layer: RawLayer, inputs: Shape[]): BuiltLayer {
+  const builder = BUILDERS[layer.className];
+  if (!builder) {
+    throw new EngineError(
+      'unsupported_layer',
+      `Layer "${layer.name}" has class ${layer.className}, which is not supported. Supported layers: ${SUPPORTED_LAYER_CLASSES.join(', ')}.`,
+      { layer: layer.name, className: layer.className, supported: SUPPORTED_LAYER_CLASSES },
+    );
+  }
+  return builder(layer, inputs, layer.config.trainable !== false);
+}
