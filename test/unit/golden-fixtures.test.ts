@@ -4,11 +4,13 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { parseNpy } from '../../src/engine/data/npy.js';
 import { sizeOf, toFloat64, type NdArray } from '../../src/engine/ndarray.js';
+import { lossSpecSchema, parameterSelectionSchema } from '../../src/engine/spec.js';
 
 /**
  * The golden references (test/fixtures/golden, written by generate.py in float64 PyTorch) are only worth anything if
  * the Python semantics are TF.js's. This test loads every case with real TF.js Layers and checks its forward pass
- * against the reference outputs, and checks the shapes and symmetry of the committed curvature data.
+ * against the reference outputs and its loss against TF.js's own loss functions, and checks the shapes and symmetry
+ * of the committed curvature data.
  */
 const GOLDEN = new URL('../fixtures/golden/', import.meta.url);
 const cases = readdirSync(GOLDEN, { withFileTypes: true })
@@ -26,6 +28,7 @@ interface CaseJson {
   layout: { name: string; shape: number[]; offset: number; size: number }[];
   loss: { name: string; fromLogits: boolean; reduction: 'mean' | 'sum'; l2: number; delta: number };
   loss_value: number;
+  parameters?: { include: string[] };
 }
 
 /** Per-example losses from TF.js's own loss functions, given the model output (probabilities or logits). */
@@ -118,9 +121,10 @@ describe('golden fixtures', () => {
       it("has the loss value TF.js's own loss functions give", async () => {
         const model = await loadModel(name);
         const [x, t] = [toTensor(npy(name, 'inputs.npy')), toTensor(npy(name, 'targets.npy'))];
-        const y = model.predict(x) as tf.Tensor2D;
-        const perExample = tfjsPerExampleLoss(info.loss, y, t);
-        const reduced = info.loss.reduction === 'sum' ? perExample.sum() : perExample.mean();
+        const reduced = tf.tidy(() => {
+          const perExample = tfjsPerExampleLoss(info.loss, model.predict(x) as tf.Tensor2D, t);
+          return info.loss.reduction === 'sum' ? perExample.sum() : perExample.mean();
+        });
         const value = reduced.dataSync()[0] + info.loss.l2 * halfSquaredNorm(model, info.parameterNames);
         // float32 forward and loss; TF.js also clips probabilities to [1e-7, 1 - 1e-7], far from the fixtures'
         // probabilities (kept within [1e-3, 1 - 1e-3]), so only rounding separates the two.
@@ -128,8 +132,13 @@ describe('golden fixtures', () => {
           Math.abs(value - info.loss_value) <= 1e-5 * Math.abs(info.loss_value),
           `tfjs loss ${value}, reference ${info.loss_value}`,
         );
-        tf.dispose([x, t, y, perExample, reduced]);
+        tf.dispose([x, t, reduced]);
         model.dispose();
+      });
+
+      it('states its loss and parameter selection in the engine request vocabulary', () => {
+        assert.deepEqual(lossSpecSchema.parse(info.loss), info.loss);
+        if (info.parameters) parameterSelectionSchema.parse(info.parameters);
       });
 
       it('has curvature data of the size of its parameter layout', () => {
