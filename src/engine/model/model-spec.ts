@@ -78,6 +78,8 @@ export interface ParsedModel {
   weights: WeightTensor[];
   /** The trainable weights laid out in θ. */
   parameters: ParamLayout[];
+  inputLayer: string;
+  outputLayer: string;
   /** With a null batch axis. */
   inputShape: (number | null)[];
   inputDtype: 'float32' | 'int32';

@@ -187,6 +187,8 @@ export function parseModel(artifacts: ModelArtifacts): ParsedModel {
     layers,
     weights,
     parameters,
+    inputLayer: topology.inputLayer,
+    outputLayer: topology.outputLayer,
     inputShape: [null, ...(inputShape as number[])],
     inputDtype,
     outputShape: [null, ...shapes.get(topology.outputLayer)!],

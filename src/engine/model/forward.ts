@@ -1,0 +1,213 @@
+/**
+ * The network as a pure function f(params, x) of its weights, built only from ops whose derivatives of every
+ * order are right in TF.js (see `autodiff/register-all.ts`): convolution is an im2col gather plus matMul, max
+ * pooling gathers each window's maximum at indices chosen from the current values (piecewise constant in θ),
+ * average pooling gathers and sums, normalizations are written out, softmax is shifted by a constant.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { take } from '../autodiff/take.js';
+import { EngineError } from '../errors.js';
+import { sizeOf } from '../ndarray.js';
+import { applyActivation } from './activations.js';
+import type { ActivationName } from './activation-names.js';
+import type { LayerSpec, ParsedModel } from './model-spec.js';
+import {
+  convPatchIndices,
+  maxPoolArgmax,
+  poolWindowIndices,
+  windowCounts,
+  type WindowGeometry,
+  type WindowTemplate,
+} from './window-indices.js';
+
+export type FinalActivation = 'softmax' | 'sigmoid' | 'linear';
+
+export interface ForwardResult {
+  /** The network output, or its pre-activation when `finalActivation` is softmax or sigmoid. */
+  logits: tf.Tensor;
+  finalActivation: FinalActivation;
+}
+
+export interface Forward {
+  /**
+   * Runs the network on a batch. `params` holds every weight by its `layer/weight` name (trainable ones from θ,
+   * the rest as constants); `x` is [batch, ...inputShape] (float32; whole numbers for Embedding ids).
+   * @throws EngineError('invalid_batch') for an input of the wrong shape or invalid Embedding ids
+   */
+  forward(params: Record<string, tf.Tensor>, x: tf.Tensor): ForwardResult;
+}
+
+type LayerOf<K extends LayerSpec['kind']> = Extract<LayerSpec, { kind: K }>;
+
+/** Index arrays depend only on the layer and the input shape, so they are computed once per batch shape. */
+class IndexCache {
+  private readonly entries = new Map<string, { indices: Int32Array; template: WindowTemplate }>();
+
+  get(key: string, make: () => { indices: Int32Array; template: WindowTemplate }) {
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = make();
+      this.entries.set(key, entry);
+    }
+    return entry;
+  }
+}
+
+function weight(params: Record<string, tf.Tensor>, layer: LayerSpec, name: string): tf.Tensor {
+  const t = params[`${layer.name}/${name}`];
+  if (!t) throw new EngineError('invalid_parameters', `No value passed for weight "${layer.name}/${name}".`);
+  return t;
+}
+
+/** Reshapes a per-axis parameter so it broadcasts along `axes` of a rank-`rank` tensor. */
+function alongAxes(p: tf.Tensor, axes: number[], shape: number[]): tf.Tensor {
+  const target = shape.map((d, i) => (axes.includes(i) ? d : 1));
+  return tf.reshape(p, target);
+}
+
+/** NHWC view of a conv/pool input: 1-D layers are 2-D with height 1. */
+function geometry(layer: LayerOf<'conv'> | LayerOf<'pool'>, input: number[]): WindowGeometry {
+  const [height, width, channels] = layer.rank === 1 ? [1, input[0], input[1]] : input;
+  return layer.kind === 'conv'
+    ? { height, width, channels, kernel: layer.kernelSize, strides: layer.strides, dilation: layer.dilation, padding: layer.padding }
+    : { height, width, channels, kernel: layer.poolSize, strides: layer.strides, dilation: [1, 1], padding: layer.padding };
+}
+
+function outputShapeOf(layer: LayerSpec, batch: number): number[] {
+  return [batch, ...layer.outputShape];
+}
+
+/**
+ * Builds f(θ, x) for a parsed model. When the output layer ends in softmax or sigmoid (as a layer activation or a
+ * trailing Activation layer), the result is split before it: `logits` is the pre-activation and
+ * `finalActivation` names what the loss must fuse; otherwise the full output is returned with 'linear'.
+ */
+export function buildForward(model: ParsedModel): Forward {
+  const cache = new IndexCache();
+  const { activation: last, layer: lastLayer } = model.finalActivation;
+  const fused: FinalActivation = last === 'softmax' || last === 'sigmoid' ? last : 'linear';
+  const inputShape = model.inputShape.slice(1) as number[];
+
+  const activate = (layer: LayerSpec, activation: ActivationName, z: tf.Tensor) =>
+    fused !== 'linear' && layer.name === lastLayer ? z : applyActivation(activation, z);
+
+  const conv = (layer: LayerOf<'conv'>, x: tf.Tensor, params: Record<string, tf.Tensor>) => {
+    const batch = x.shape[0];
+    const g = geometry(layer, layer.inputShapes[0]);
+    const { indices, template } = cache.get(`${layer.name}|${batch}`, () => convPatchIndices(g, batch));
+    const depth = layer.kernelSize[0] * layer.kernelSize[1] * g.channels;
+    const patches = take(x, indices, [batch * template.outHeight * template.outWidth, depth]);
+    let z = tf.matMul(patches, tf.reshape(weight(params, layer, 'kernel'), [depth, layer.filters]));
+    if (layer.useBias) z = tf.add(z, weight(params, layer, 'bias'));
+    return activate(layer, layer.activation, tf.reshape(z, outputShapeOf(layer, batch)));
+  };
+
+  const pool = (layer: LayerOf<'pool'>, x: tf.Tensor) => {
+    const batch = x.shape[0];
+    const g = geometry(layer, layer.inputShapes[0]);
+    const { indices, template } = cache.get(`${layer.name}|${batch}`, () => poolWindowIndices(g, batch));
+    const outShape = outputShapeOf(layer, batch);
+    if (layer.mode === 'max') {
+      return take(x, maxPoolArgmax(x.dataSync(), g, template, batch), outShape);
+    }
+    const windows = take(x, indices, [batch, template.outHeight, template.outWidth, g.channels, template.windowSize]);
+    const counts = tf.tensor(windowCounts(template), [template.outHeight, template.outWidth, 1]);
+    return tf.reshape(tf.div(tf.sum(windows, -1), counts), outShape);
+  };
+
+  const embedding = (layer: LayerOf<'embedding'>, x: tf.Tensor, params: Record<string, tf.Tensor>) => {
+    const ids = x.dataSync();
+    const indices = new Int32Array(ids.length * layer.outputDim);
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= layer.inputDim) {
+        throw new EngineError(
+          'invalid_batch',
+          `Embedding "${layer.name}" input at flat position ${i} is ${id}; ids must be whole numbers in [0, ${layer.inputDim}).`,
+        );
+      }
+      for (let j = 0; j < layer.outputDim; j++) indices[i * layer.outputDim + j] = id * layer.outputDim + j;
+    }
+    return take(weight(params, layer, 'embeddings'), indices, [...x.shape, layer.outputDim]);
+  };
+
+  const batchNorm = (layer: LayerOf<'batch_norm'>, x: tf.Tensor, params: Record<string, tf.Tensor>) => {
+    const along = (p: tf.Tensor) => alongAxes(p, [layer.axis], x.shape);
+    const mean = along(weight(params, layer, 'moving_mean'));
+    const variance = along(weight(params, layer, 'moving_variance'));
+    let y = tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, layer.epsilon)));
+    if (layer.scale) y = tf.mul(y, along(weight(params, layer, 'gamma')));
+    if (layer.center) y = tf.add(y, along(weight(params, layer, 'beta')));
+    return y;
+  };
+
+  const layerNorm = (layer: LayerOf<'layer_norm'>, x: tf.Tensor, params: Record<string, tf.Tensor>) => {
+    const centered = tf.sub(x, tf.mean(x, layer.axes, true));
+    const variance = tf.mean(tf.square(centered), layer.axes, true);
+    let y = tf.div(centered, tf.sqrt(tf.add(variance, layer.epsilon)));
+    const along = (p: tf.Tensor) => alongAxes(p, layer.axes, x.shape);
+    if (layer.scale) y = tf.mul(y, along(weight(params, layer, 'gamma')));
+    if (layer.center) y = tf.add(y, along(weight(params, layer, 'beta')));
+    return y;
+  };
+
+  const apply = (layer: LayerSpec, inputs: tf.Tensor[], params: Record<string, tf.Tensor>): tf.Tensor => {
+    const x = inputs[0];
+    const batch = x.shape[0];
+    switch (layer.kind) {
+      case 'input':
+        return x;
+      case 'dense': {
+        const inDim = layer.inputShapes[0][layer.inputShapes[0].length - 1];
+        let z = tf.matMul(tf.reshape(x, [-1, inDim]), weight(params, layer, 'kernel'));
+        if (layer.useBias) z = tf.add(z, weight(params, layer, 'bias'));
+        return activate(layer, layer.activation, tf.reshape(z, outputShapeOf(layer, batch)));
+      }
+      case 'conv':
+        return conv(layer, x, params);
+      case 'pool':
+        return pool(layer, x);
+      case 'global_avg_pool':
+        return tf.mean(x, layer.rank === 1 ? [1] : [1, 2], layer.keepDims);
+      case 'flatten':
+      case 'reshape':
+        return tf.reshape(x, outputShapeOf(layer, batch));
+      case 'identity':
+        return x;
+      case 'batch_norm':
+        return batchNorm(layer, x, params);
+      case 'layer_norm':
+        return layerNorm(layer, x, params);
+      case 'embedding':
+        return embedding(layer, x, params);
+      case 'activation':
+        return activate(layer, layer.activation, x);
+      case 'add':
+        return inputs.slice(1).reduce((sum, t) => tf.add(sum, t), x);
+      case 'concatenate':
+        return tf.concat(inputs, layer.axis);
+    }
+  };
+
+  return {
+    forward(params, x) {
+      if (x.rank !== inputShape.length + 1 || inputShape.some((d, i) => x.shape[i + 1] !== d)) {
+        throw new EngineError(
+          'invalid_batch',
+          `The model expects inputs of shape [N, ${inputShape.join(', ')}], got [${x.shape.join(', ')}].`,
+        );
+      }
+      const input = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
+      const outputs = new Map<string, tf.Tensor>();
+      for (const layer of model.layers) {
+        const inputs = layer.kind === 'input' ? [input] : layer.inbound.map((name) => outputs.get(name)!);
+        outputs.set(layer.name, apply(layer, inputs, params));
+      }
+      const logits = outputs.get(model.outputLayer)!;
+      if (sizeOf(logits.shape) !== x.shape[0] * sizeOf(model.outputShape.slice(1) as number[])) {
+        throw new EngineError('invalid_model', `The forward pass produced shape [${logits.shape.join(', ')}].`);
+      }
+      return { logits, finalActivation: fused };
+    },
+  };
+}
