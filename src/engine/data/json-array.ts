@@ -102,7 +102,7 @@ function toDtype(
   shape: number[],
   name: string,
   dtype: NonNullable<JsonArrayOptions['dtype']>,
-) {
+): NdArray {
   if (dtype === 'float32') return { dtype, shape, data: Float32Array.from(values) };
   if (dtype === 'float64') return { dtype, shape, data: Float64Array.from(values) };
   const [min, max] =
@@ -123,7 +123,7 @@ function toDtype(
 function mixed(name: string, shape: number[], flat: number, leaf: unknown, first: unknown): never {
   fail(
     name,
-    `${formatPosition(name, unravelIndex(flat, shape))} is ${describe(leaf)} but ${siblingText(
+    `${formatPosition(name, unravelIndex(flat, shape))} is ${describe(leaf)} but ${formatPosition(
       name,
       shape.map(() => 0),
     )} is ${describe(first)}: an array must be all numbers or all booleans`,
