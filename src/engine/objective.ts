@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { LOSSES, type FinalActivation } from './losses/index.js';
+import { applyActivation } from './model/activations.js';
 import { buildForward } from './model/forward.js';
 import type { ParsedModel } from './model/model-spec.js';
 import { sizeOf, toFloat64, type NdArray } from './ndarray.js';
@@ -53,55 +54,57 @@ export function buildObjective(
   const outputShape = [numExamples, ...model.outputShape.slice(1).map((d) => d ?? 1)];
   const lossFunction = LOSSES[loss.name];
 
-  return tf.tidy(() => {
-    const numParams = layout.reduce((n, p) => n + p.size, 0);
-    const thetaValues = new Float32Array(numParams);
-    const constants: Record<string, tf.Tensor> = {};
-    for (const w of model.weights) {
-      const entry = layout.find((p) => p.name === w.name);
-      if (entry) thetaValues.set(w.values, entry.offset);
-      else constants[w.name] = tf.keep(tf.tensor(w.values, w.shape, 'float32'));
-    }
-    const theta = tf.keep(tf.tensor1d(thetaValues));
-    const x = tf.keep(
-      tf.tensor(Float32Array.from(toFloat64(inputs)), inputs.shape, 'float32'),
-    );
-    const t = tf.keep(targetTensor(targets, outputShape, loss.name));
-    let finalActivation: FinalActivation = 'linear';
+  const numParams = layout.reduce((n, p) => n + p.size, 0);
+  const thetaValues = new Float32Array(numParams);
+  const constants: Record<string, tf.Tensor> = {};
+  for (const w of model.weights) {
+    const entry = layout.find((p) => p.name === w.name);
+    if (entry) thetaValues.set(w.values, entry.offset);
+    else constants[w.name] = tf.tensor(w.values, w.shape, 'float32');
+  }
+  const theta = tf.tensor1d(thetaValues);
+  const x = tf.tensor(Float32Array.from(toFloat64(inputs)), inputs.shape, 'float32');
+  const t = targetTensor(targets, outputShape, loss.name);
 
-    const logits = (th: tf.Tensor): tf.Tensor => {
-      const params: Record<string, tf.Tensor> = { ...constants };
-      for (const p of layout) params[p.name] = tf.reshape(tf.slice(th, [p.offset], [p.size]), p.shape);
-      const out = forward(params, x);
-      finalActivation = out.finalActivation;
-      return out.logits;
-    };
-    // One forward pass fixes the final activation (it depends only on the topology).
-    tf.tidy(() => void logits(theta));
+  const run = (th: tf.Tensor) => {
+    const params: Record<string, tf.Tensor> = { ...constants };
+    for (const p of layout) params[p.name] = tf.reshape(tf.slice(th, [p.offset], [p.size]), p.shape);
+    return forward(params, x);
+  };
+  // The network's final softmax/sigmoid is fused into a matching cross-entropy on probabilities (split at the
+  // logits); with any other loss, or fromLogits, it stays in the network (split at the output).
+  const networkActivation = tf.tidy(() => run(theta).finalActivation);
+  const fused =
+    !loss.fromLogits &&
+    ((networkActivation === 'softmax' &&
+      (loss.name === 'categorical_crossentropy' || loss.name === 'sparse_categorical_crossentropy')) ||
+      (networkActivation === 'sigmoid' && loss.name === 'binary_crossentropy'));
+  const finalActivation: FinalActivation = fused ? networkActivation : 'linear';
+  const logits = (th: tf.Tensor): tf.Tensor => {
+    const out = run(th);
+    return fused ? out.logits : applyActivation(out.finalActivation, out.logits);
+  };
 
-    const lossOfLogits = (z: tf.Tensor): tf.Scalar => lossFunction(z, t, finalActivation, loss);
-    return {
-      numParams,
-      layout,
-      theta,
-      numExamples,
-      outputsPerExample: sizeOf(outputShape.slice(1)),
-      get finalActivation() {
-        return finalActivation;
-      },
-      l2: loss.l2,
-      logits,
-      lossOfLogits,
-      loss: (th: tf.Tensor): tf.Scalar => {
-        const data = lossOfLogits(logits(th));
-        return (loss.l2 > 0 ? tf.add(data, tf.mul(0.5 * loss.l2, tf.sum(tf.square(th)))) : data) as tf.Scalar;
-      },
-      dispose: () => {
-        for (const c of Object.values(constants)) c.dispose();
-        theta.dispose();
-        x.dispose();
-        t.dispose();
-      },
-    };
-  });
+  const lossOfLogits = (z: tf.Tensor): tf.Scalar => lossFunction(z, t, finalActivation, loss);
+  return {
+    numParams,
+    layout,
+    theta,
+    numExamples,
+    outputsPerExample: sizeOf(outputShape.slice(1)),
+    finalActivation,
+    l2: loss.l2,
+    logits,
+    lossOfLogits,
+    loss: (th: tf.Tensor): tf.Scalar => {
+      const data = lossOfLogits(logits(th));
+      return (loss.l2 > 0 ? tf.add(data, tf.mul(0.5 * loss.l2, tf.sum(tf.square(th)))) : data) as tf.Scalar;
+    },
+    dispose: () => {
+      for (const c of Object.values(constants)) c.dispose();
+      theta.dispose();
+      x.dispose();
+      t.dispose();
+    },
+  };
 }

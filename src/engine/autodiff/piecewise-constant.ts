@@ -9,7 +9,9 @@ const BINARY = [tf.Greater, tf.Less, tf.LessEqual, tf.Equal, tf.NotEqual, tf.Log
 const zeroGradient = (kernelName: string, inputNames: string[]): tf.GradConfig => ({
   kernelName,
   inputsToSave: inputNames,
-  gradFunc: (_dy, saved) => Object.fromEntries(inputNames.map((name, i) => [name, () => tf.zerosLike(saved[i])])),
+  // Gradients must be float even for boolean inputs (LogicalNot, LogicalAnd, ...).
+  gradFunc: (_dy, saved) =>
+    Object.fromEntries(inputNames.map((name, i) => [name, () => tf.zeros(saved[i].shape, 'float32')])),
 });
 
 export const piecewiseConstantGradConfigs: tf.GradConfig[] = [

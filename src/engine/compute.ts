@@ -1,0 +1,125 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendChoice } from './backend.js';
+import { createRng } from './estimators/rng.js';
+import type { LinearOperator } from './estimators/linear-operator.js';
+import { density } from './methods/density.js';
+import { diagonalEstimate } from './methods/diagonal-estimate.js';
+import { diagonal } from './methods/diagonal.js';
+import { eigen } from './methods/eigen.js';
+import { finiteDifference } from './methods/finite-difference.js';
+import { ggn } from './methods/ggn.js';
+import { hessian } from './methods/hessian.js';
+import { ggnvp, hvp } from './methods/hvp.js';
+import { inverseHvp } from './methods/inverse-hvp.js';
+import { trace } from './methods/trace.js';
+import type { Curvature, Method, MethodContext } from './methods/method.js';
+import { buildObjective } from './objective.js';
+import { ggnOperator } from './operators/ggn-operator.js';
+import { hessianOperator } from './operators/hessian-operator.js';
+import { Progress } from './progress.js';
+import { DEFAULT_MAX_DENSE_BYTES, prepareRequest } from './request.js';
+import type { MethodName } from './spec.js';
+import type { ComputeOptions, ComputeRequest, ComputeResult, Verification } from './types.js';
+import { assessSymmetry, directionalCheck } from './verification.js';
+
+/** The method registry: one file per method, one line here. */
+const METHODS: Record<MethodName, Method<any>> = {
+  hessian,
+  ggn,
+  hvp,
+  ggnvp,
+  diagonal,
+  diagonal_estimate: diagonalEstimate,
+  trace,
+  eigen,
+  density,
+  inverse_hvp: inverseHvp,
+  finite_difference: finiteDifference,
+};
+
+export interface EngineComputeOptions extends ComputeOptions {
+  /** Backend to compute on (default: `auto`, or the one already initialised). */
+  backend?: BackendChoice;
+}
+
+/**
+ * Runs one curvature method on a model, a batch and a loss. Validates everything first (nothing is allocated
+ * for a request that would be refused), computes, then verifies the result independently (symmetry of dense
+ * results, and a directional finite-difference check of the curvature products).
+ * @throws EngineError for bad input (never retried), cancellation, or refused sizes.
+ */
+export async function compute(req: ComputeRequest, opts: EngineComputeOptions = {}): Promise<ComputeResult> {
+  const started = performance.now();
+  const backend = await initBackend(opts.backend ?? 'auto');
+  const maxDenseBytes = opts.maxDenseBytes ?? DEFAULT_MAX_DENSE_BYTES;
+  const prepared = prepareRequest(req, { maxDenseBytes });
+  const progress = new Progress(opts.onProgress, opts.signal);
+  progress.check();
+  const baseline = tf.memory().numTensors;
+  const objective = buildObjective(prepared.model, req.inputs, req.targets, prepared.loss, prepared.layout);
+  const raw: Partial<Record<Curvature, LinearOperator & { dispose?: () => void }>> = {};
+  const rawOperator = (kind: Curvature) =>
+    (raw[kind] ??= kind === 'hessian' ? hessianOperator(objective) : ggnOperator(objective));
+  try {
+    const ctx: MethodContext = {
+      objective,
+      operator: (kind) => progress.instrument(rawOperator(kind)),
+      progress,
+      rng: createRng(prepared.seed),
+      vectors: prepared.vectors,
+      maxDenseBytes,
+    };
+    const methodStarted = performance.now();
+    const output = await METHODS[prepared.method.name](ctx, prepared.method);
+    const methodSeconds = (performance.now() - methodStarted) / 1000;
+    progress.finish();
+
+    const verifyStarted = performance.now();
+    const warnings: string[] = [];
+    const symmetric = assessSymmetry(output.symmetryResidual, warnings);
+    const directional = await directionalCheck(
+      objective,
+      output.curvature,
+      rawOperator(output.curvature),
+      createRng(prepared.seed + 1),
+    );
+    if (!directional.passed && !directional.inconclusive) {
+      warnings.push(
+        `VERIFICATION FAILED: the ${output.curvature} product differs from finite differences by ` +
+          `${(100 * directional.relativeError).toFixed(2)}% (tolerance ${(100 * directional.tolerance).toFixed(1)}%).`,
+      );
+    } else if (directional.inconclusive) {
+      warnings.push('The directional finite-difference check was inconclusive (a kink lies within its step).');
+    }
+    const verification: Verification = {
+      symmetryResidual: output.symmetryResidual,
+      directional: {
+        relativeError: directional.relativeError,
+        step: directional.step,
+        tolerance: directional.tolerance,
+        passed: directional.passed,
+      },
+      passed: symmetric && (directional.passed || directional.inconclusive),
+      warnings,
+    };
+    return {
+      method: prepared.method.name,
+      numParams: prepared.numParams,
+      parameters: prepared.layout,
+      backend: backend.name,
+      summary: { ...output.summary, numExamples: prepared.numExamples, seed: prepared.seed, loss: prepared.loss },
+      verification,
+      timings: {
+        methodSeconds,
+        verificationSeconds: (performance.now() - verifyStarted) / 1000,
+        totalSeconds: (performance.now() - started) / 1000,
+      },
+      arrays: output.arrays,
+    };
+  } finally {
+    for (const op of Object.values(raw)) op?.dispose?.();
+    objective.dispose();
+    const leaked = tf.memory().numTensors - baseline;
+    if (leaked !== 0) console.warn(`hessian engine: ${leaked} tensors leaked by ${prepared.method.name}`);
+  }
+}
