@@ -1,0 +1,83 @@
+/**
+ * The OpenAPI document, generated from the routes' zod schemas (`@fastify/swagger` with the zod transforms), and
+ * Swagger UI at /docs. Multipart bodies are not zod-validated (they are streamed), so their shape is added here
+ * to the generated document, which keeps "Try it out" usable for uploads.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+
+const file = { type: 'string', format: 'binary' };
+const files = { type: 'array', items: file };
+
+/** multipart/form-data bodies by path (POST). */
+const MULTIPART_BODIES: Record<string, { properties: Record<string, unknown>; required?: string[] }> = {
+  '/v1/models': {
+    properties: {
+      model: { ...file, description: 'model.json' },
+      weights: { ...files, description: 'weight shards' },
+    },
+    required: ['model'],
+  },
+  '/v1/datasets': {
+    properties: {
+      inputs: { ...file, description: 'inputs.npy' },
+      targets: { ...file, description: 'targets.npy' },
+      npz: { ...file, description: 'an .npz holding inputs and targets (instead of the two parts)' },
+    },
+  },
+  '/v1/arrays': { properties: { array: { ...file, description: 'a .npy array' } }, required: ['array'] },
+};
+
+type Doc = {
+  paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
+};
+
+export const OPENAPI_INFO = {
+  title: 'Hessian service',
+  description:
+    "Exact and approximate Hessians (and GGN, HVPs, diagonals, traces, spectra) of a TF.js Layers model's loss, " +
+    'computed by queued workers. Upload a model and a batch, submit a job, poll it, download the .npy results. ' +
+    'Errors are RFC 9457 application/problem+json with a stable `code`.',
+  version: '1.0.0',
+};
+
+async function openapi(app: FastifyInstance, opts: { secured: boolean }): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: OPENAPI_INFO,
+      tags: [
+        { name: 'models', description: 'TF.js Layers models (model.json + shards)' },
+        { name: 'datasets', description: 'Batches of inputs and targets' },
+        { name: 'arrays', description: 'Standalone arrays (vectors for hvp / inverse_hvp)' },
+        { name: 'jobs', description: 'Curvature jobs' },
+        { name: 'ops', description: 'Health, readiness, metrics' },
+      ],
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
+      // Documented always (API_KEYS is a deployment choice), so the committed document does not depend on the env.
+      security: [{ bearerAuth: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: (input) => {
+      const doc = jsonSchemaTransformObject(input) as Doc;
+      for (const [path, body] of Object.entries(MULTIPART_BODIES)) {
+        const op = doc.paths?.[path]?.post;
+        if (!op) continue;
+        op.requestBody ??= {};
+        op.requestBody.content = {
+          ...(op.requestBody.content ?? {}),
+          'multipart/form-data': { schema: { type: 'object', ...body } },
+        };
+      }
+      return doc as ReturnType<typeof jsonSchemaTransformObject>;
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  void opts;
+}
+
+export default fp(openapi, { name: 'openapi' });

@@ -1,0 +1,75 @@
+/** The job resource: the request (built from the engine's vocabulary) and the job's public view. */
+import { z } from 'zod';
+import { lossSpecSchema, methodSpecSchema, parameterSelectionSchema } from '../../engine/spec.js';
+import { JOB_STATUSES } from '../../queue/producer.js';
+import { paginationQuerySchema } from './common.js';
+
+const id = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,128}$/, { error: 'ids contain only letters, digits, "_" and "-"' });
+
+export const jobRequestSchema = z
+  .object({
+    modelId: id.describe('From POST /v1/models.'),
+    datasetId: id.describe('From POST /v1/datasets.'),
+    loss: lossSpecSchema,
+    parameters: parameterSelectionSchema.optional(),
+    method: methodSpecSchema,
+    vectorsId: id
+      .optional()
+      .describe(
+        'From POST /v1/arrays: the k×P vectors of hvp / ggnvp / inverse_hvp (instead of method.vectors).',
+      ),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional()
+      .describe('Seed of the random probes.'),
+  })
+  .strict();
+export type JobRequest = z.output<typeof jobRequestSchema>;
+
+export const jobListQuerySchema = paginationQuerySchema.extend({
+  status: z.enum(JOB_STATUSES).optional().describe('Only jobs in this status.'),
+});
+
+export const artifactParamsSchema = z.object({
+  id: id,
+  name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: 'not an artifact name' }),
+});
+
+const artifactSchema = z.object({
+  name: z.string().describe('File name, as the CLI writes it (hessian.npy, eigenvectors.npy, ...).'),
+  href: z.string(),
+  shape: z.array(z.number().int()),
+  dtype: z.string(),
+  bytes: z.number().int(),
+  sha256: z.string(),
+});
+
+export const jobViewSchema = z.object({
+  id: z.string(),
+  status: z.enum(JOB_STATUSES),
+  progress: z.object({ completed: z.number(), total: z.number(), fraction: z.number() }),
+  request: z.record(z.string(), z.unknown()),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  attempts: z.number().int(),
+  cancelRequested: z.boolean(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  result: z
+    .object({
+      method: z.string(),
+      numParams: z.number().int(),
+      backend: z.string(),
+      summary: z
+        .record(z.string(), z.unknown())
+        .describe('Scalars and small arrays, including `verification`.'),
+      timings: z.record(z.string(), z.number()),
+      artifacts: z.array(artifactSchema),
+    })
+    .optional(),
+});

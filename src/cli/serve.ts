@@ -1,0 +1,130 @@
+/**
+ * `hessian serve [--embedded]`: the HTTP API. With --embedded (what `npm start` runs) it also starts one worker
+ * process and, when nothing answers at REDIS_URL but `redis-server` is on PATH, a private Redis that is stopped on
+ * exit. The engine never runs in this process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { buildServer } from '../api/server.js';
+import { ConfigError, loadConfig, type Config } from '../config/env.js';
+import { findOnPath, pingRedis, startRedisServer, type RedisServerHandle } from '../queue/redis-server.js';
+import { startSweeper } from '../storage/sweeper.js';
+
+const HELP = `usage: hessian serve [--embedded] [--port N] [--host H]
+
+Runs the HTTP API (docs at /docs). Configured by environment variables (PORT, HOST, REDIS_URL, DATA_DIR, API_KEYS,
+MAX_UPLOAD_BYTES, MAX_DENSE_PARAMS, LOG_LEVEL, ...; see docs/service.md).
+
+  --embedded   also run one worker process, and a private redis-server if nothing answers at REDIS_URL
+  --port N     overrides PORT (0 picks a free port)
+  --host H     overrides HOST`;
+
+const BIN = fileURLToPath(new URL('../../bin/hessian.js', import.meta.url));
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        embedded: { type: 'boolean', default: false },
+        port: { type: 'string' },
+        host: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`hessian serve: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(HELP);
+    return 0;
+  }
+  let config: Readonly<Config>;
+  try {
+    config = loadConfig({
+      ...process.env,
+      ...(args.port ? { PORT: args.port } : {}),
+      ...(args.host ? { HOST: args.host } : {}),
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`hessian serve: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+  const logger = pino({ level: config.logLevel, base: { role: 'api', pid: process.pid } });
+
+  let privateRedis: RedisServerHandle | undefined;
+  let worker: ChildProcess | undefined;
+  if (args.embedded) {
+    if (!(await pingRedis(config.redisUrl))) {
+      if (!findOnPath('redis-server')) {
+        console.error(
+          `hessian serve: nothing answers at REDIS_URL=${config.redisUrl}. Either start Redis there ` +
+            `(e.g. "redis-server" or "docker run -p 6379:6379 redis:7") or set REDIS_URL to a running Redis, ` +
+            `or install redis-server on the PATH so --embedded can start a private one.`,
+        );
+        return 1;
+      }
+      privateRedis = await startRedisServer();
+      logger.info(
+        { redisUrl: privateRedis.url },
+        `no Redis at ${config.redisUrl}: started a private redis-server`,
+      );
+      config = Object.freeze({ ...config, redisUrl: privateRedis.url });
+    }
+    worker = spawn(process.execPath, [...process.execArgv, BIN, 'worker'], {
+      env: { ...process.env, REDIS_URL: config.redisUrl },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    logger.info({ workerPid: worker.pid }, 'started an embedded worker process');
+  }
+
+  const server = await buildServer(config);
+  const stopSweeper = startSweeper(server.svc.store, server.svc.meta, logger);
+  let address: string;
+  try {
+    address = await server.listen({ port: config.port, host: config.host });
+  } catch (e) {
+    logger.error({ err: (e as Error).message }, 'cannot listen');
+    worker?.kill('SIGTERM');
+    await privateRedis?.stop();
+    return 1;
+  }
+  logger.info({ url: address, docs: `${address}/docs` }, 'hessian API listening');
+
+  let stopping = false;
+  await new Promise<void>((resolve) => {
+    const stop = async (why: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ why }, 'shutting down');
+      stopSweeper();
+      await server.close().catch(() => undefined);
+      if (worker && worker.exitCode === null) {
+        const exited = new Promise((r) => worker!.once('exit', r));
+        worker.kill('SIGTERM');
+        const timer = setTimeout(() => worker!.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      await privateRedis?.stop();
+      resolve();
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    worker?.once('exit', (code, signal) => {
+      if (!stopping) {
+        logger.error({ code, signal }, 'the embedded worker exited; stopping');
+        void stop('worker exited');
+      }
+    });
+  });
+  return 0;
+}

@@ -1,0 +1,241 @@
+/**
+ * The API side of the queue: submits jobs (with Idempotency-Key support), derives a job's public status from its
+ * record and its BullMQ state, cancels, lists. Job records live in the metadata store; BullMQ holds execution state.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { Queue, type Job, type JobState } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../config/env.js';
+import type { MetadataStore, Page } from '../storage/metadata-store.js';
+import { parseFailure, type JobData, type JobOutcome, type JobProgress } from './job-types.js';
+import { cancelChannel, cancelFlagKey, idempotencyKey, QUEUE_NAME } from './names.js';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+
+/** How long an Idempotency-Key is remembered. */
+const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+export interface JobRecord {
+  id: string;
+  createdAt: string;
+  /** The request as the client sent it after validation and defaults. */
+  request: Record<string, unknown>;
+  data: JobData;
+  cancelRequestedAt?: string;
+  /** Set when a queued job was removed before it started. */
+  cancelledAt?: string;
+}
+
+export interface JobView {
+  id: string;
+  status: JobStatus;
+  progress: { completed: number; total: number; fraction: number };
+  request: Record<string, unknown>;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  attempts: number;
+  cancelRequested: boolean;
+  error?: { code: string; message: string };
+  result?: {
+    method: string;
+    numParams: number;
+    backend: string;
+    summary: Record<string, unknown>;
+    timings: Record<string, number>;
+    artifacts: {
+      name: string;
+      href: string;
+      shape: number[];
+      dtype: string;
+      bytes: number;
+      sha256: string;
+    }[];
+  };
+}
+
+export class IdempotencyConflictError extends Error {
+  constructor(readonly jobId: string) {
+    super('this Idempotency-Key was already used with a different request');
+  }
+}
+
+const QUEUED_STATES: ReadonlySet<JobState | 'unknown'> = new Set([
+  'waiting',
+  'delayed',
+  'prioritized',
+  'waiting-children',
+  'paused' as JobState,
+]);
+
+const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
+
+export class JobProducer {
+  readonly queue: Queue<JobData, JobOutcome>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly meta: MetadataStore,
+    private readonly config: Readonly<Config>,
+  ) {
+    this.queue = new Queue<JobData, JobOutcome>(QUEUE_NAME, {
+      connection: redis,
+      prefix: config.queuePrefix,
+    });
+    // Connection errors surface as 503s on requests; do not let them crash the process as unhandled events.
+    this.queue.on('error', () => undefined);
+  }
+
+  /**
+   * Records and enqueues a job. With an Idempotency-Key, a repeat of the same request returns the first job
+   * (`created: false`) and a different request under the same key throws {@link IdempotencyConflictError}.
+   */
+  async submit(
+    build: (jobId: string) => { request: Record<string, unknown>; data: Omit<JobData, 'jobId'> },
+    idempotency?: { key: string; scope: string },
+  ): Promise<{ record: JobRecord; created: boolean }> {
+    const jobId = randomUUID();
+    const { request, data } = build(jobId);
+    if (idempotency) {
+      const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+      const hashed = createHash('sha256').update(`${idempotency.scope}\n${idempotency.key}`).digest('hex');
+      const key = idempotencyKey(this.config.queuePrefix, hashed);
+      const value = JSON.stringify({ jobId, fingerprint });
+      const set = await this.redis.set(key, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
+      if (set !== 'OK') {
+        const prior = JSON.parse((await this.redis.get(key)) ?? '{}') as {
+          jobId?: string;
+          fingerprint?: string;
+        };
+        if (prior.fingerprint !== fingerprint) throw new IdempotencyConflictError(prior.jobId ?? '');
+        const existing = prior.jobId ? await this.meta.get<JobRecord>('jobs', prior.jobId) : null;
+        if (existing) return { record: existing, created: false };
+        // The first submission was interrupted before it recorded the job: take the key over.
+        await this.redis.set(key, value, 'EX', IDEMPOTENCY_TTL_SECONDS);
+      }
+    }
+    const record: JobRecord = {
+      id: jobId,
+      createdAt: new Date().toISOString(),
+      request,
+      data: { ...data, jobId },
+    };
+    await this.meta.put('jobs', record, 0);
+    await this.queue.add(data.method.name, record.data, {
+      jobId,
+      attempts: this.config.jobAttempts,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: { age: this.config.resultTtlSeconds },
+      removeOnFail: { age: this.config.resultTtlSeconds },
+    });
+    return { record, created: true };
+  }
+
+  async getRecord(id: string): Promise<JobRecord | null> {
+    return this.meta.get<JobRecord>('jobs', id);
+  }
+
+  /** The public view of a job, or null when unknown (or expired). */
+  async view(id: string): Promise<JobView | null> {
+    const record = await this.getRecord(id);
+    return record ? this.viewOf(record) : null;
+  }
+
+  private async viewOf(record: JobRecord): Promise<JobView> {
+    const job: Job<JobData, JobOutcome> | undefined = await this.queue.getJob(record.id);
+    const state: JobState | 'unknown' = job ? await job.getState() : 'unknown';
+    const raw = (job?.progress ?? {}) as Partial<JobProgress>;
+    const view: JobView = {
+      id: record.id,
+      status: 'queued',
+      progress: { completed: raw.completed ?? 0, total: raw.total ?? 0, fraction: 0 },
+      request: record.request,
+      createdAt: record.createdAt,
+      startedAt: iso(job?.processedOn),
+      finishedAt: iso(job?.finishedOn) ?? record.cancelledAt ?? null,
+      attempts: job?.attemptsMade ?? 0,
+      cancelRequested: record.cancelRequestedAt !== undefined,
+    };
+    if (record.cancelledAt) {
+      view.status = 'cancelled';
+      view.error = { code: 'cancelled', message: 'cancelled by request before it started' };
+    } else if (state === 'active') {
+      view.status = 'running';
+    } else if (state === 'completed' && job) {
+      view.status = 'succeeded';
+      const out = job.returnvalue;
+      view.result = {
+        method: out.method,
+        numParams: out.numParams,
+        backend: out.backend,
+        summary: { ...out.summary, verification: out.verification },
+        timings: out.timings,
+        artifacts: out.artifacts.map((a) => ({ ...a, href: `/v1/jobs/${record.id}/artifacts/${a.name}` })),
+      };
+    } else if (state === 'failed' && job) {
+      view.error = parseFailure(job.failedReason);
+      view.status = view.error.code === 'cancelled' ? 'cancelled' : 'failed';
+    } else if (state === 'unknown') {
+      view.status = 'failed';
+      view.error = { code: 'expired', message: 'the job is no longer in the queue (expired or lost)' };
+    }
+    const p = view.progress;
+    p.fraction = view.status === 'succeeded' ? 1 : p.total > 0 ? Math.min(1, p.completed / p.total) : 0;
+    return view;
+  }
+
+  /**
+   * Cancels a job: a queued one is removed at once; a running one is signalled through Redis to the worker holding
+   * it, which aborts the engine at its next unit of work. Returns null for an unknown job, and the view plus
+   * whether anything was done.
+   */
+  async cancel(id: string): Promise<{ view: JobView; accepted: boolean } | null> {
+    const record = await this.getRecord(id);
+    if (!record) return null;
+    const before = await this.viewOf(record);
+    if (before.status !== 'queued' && before.status !== 'running') return { view: before, accepted: false };
+    const prefix = this.config.queuePrefix;
+    await this.redis.set(cancelFlagKey(prefix, id), '1', 'EX', 24 * 3600);
+    record.cancelRequestedAt = new Date().toISOString();
+    await this.meta.update('jobs', record);
+    if (before.status === 'queued') {
+      const job = await this.queue.getJob(id);
+      try {
+        await job?.remove();
+        record.cancelledAt = new Date().toISOString();
+        await this.meta.update('jobs', record);
+        await this.meta.expire('jobs', id, this.config.resultTtlSeconds);
+        return { view: await this.viewOf(record), accepted: true };
+      } catch {
+        // Locked: a worker picked it up in the meantime, so cancel it as a running job.
+      }
+    }
+    await this.redis.publish(cancelChannel(prefix), id);
+    return { view: await this.viewOf(record), accepted: true };
+  }
+
+  /** Jobs newest first, optionally only those in one status. */
+  async list(opts: { cursor?: string; limit: number; status?: JobStatus }): Promise<Page<JobView>> {
+    const views = new Map<string, JobView>();
+    const page = await this.meta.list<JobRecord>('jobs', {
+      cursor: opts.cursor,
+      limit: opts.limit,
+      accept: async (rec) => {
+        const v = await this.viewOf(rec);
+        views.set(rec.id, v);
+        return !opts.status || v.status === opts.status;
+      },
+    });
+    return { items: page.items.map((r) => views.get(r.id)!), nextCursor: page.nextCursor };
+  }
+
+  /** Job counts by BullMQ state (for /metrics). */
+  async counts(): Promise<Record<string, number>> {
+    return this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}

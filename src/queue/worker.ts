@@ -1,0 +1,94 @@
+/**
+ * A worker process: a BullMQ Worker whose processor is the sandboxed `processor-entry.js` (one forked child per
+ * concurrent job), plus the plumbing the sandbox cannot do itself: cancellation requests from the API (pub/sub and
+ * a flag checked when a job starts), and job outcome statistics for /metrics.
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import type { Config } from '../config/env.js';
+import { parseFailure, type JobData, type JobOutcome } from './job-types.js';
+import { cancelChannel, cancelFlagKey, DURATION_BUCKETS, QUEUE_NAME, statsKey } from './names.js';
+import { createWorkerRedis } from './redis.js';
+
+export interface RunningWorker {
+  worker: Worker<JobData, JobOutcome>;
+  /** Finishes (or abandons after `timeoutMs`) the current jobs and closes every connection. */
+  close(): Promise<void>;
+}
+
+const PROCESSOR_FILE = fileURLToPath(new URL('./processor-entry.js', import.meta.url));
+
+/** Starts a worker consuming the queue; resolves once it is connected. */
+export async function startWorker(config: Readonly<Config>, logger: Logger): Promise<RunningWorker> {
+  const connection = createWorkerRedis(config.redisUrl);
+  const subscriber = createWorkerRedis(config.redisUrl);
+  const worker = new Worker<JobData, JobOutcome>(QUEUE_NAME, PROCESSOR_FILE, {
+    connection,
+    prefix: config.queuePrefix,
+    concurrency: config.workerConcurrency,
+    // The processor runs in a child, so the lock can be short: a dead worker's job is recovered quickly.
+    lockDuration: config.workerLockMs,
+    stalledInterval: config.workerLockMs,
+    maxStalledCount: 2,
+    removeOnComplete: { age: config.resultTtlSeconds },
+    removeOnFail: { age: config.resultTtlSeconds },
+  });
+
+  const cancelIfRequested = async (jobId: string): Promise<void> => {
+    if ((await connection.exists(cancelFlagKey(config.queuePrefix, jobId))) === 1) {
+      worker.cancelJob(jobId, 'cancelled');
+    }
+  };
+  subscriber.on('message', (_channel: string, jobId: string) => {
+    if (worker.cancelJob(jobId, 'cancelled')) logger.info({ jobId }, 'cancelling running job');
+  });
+  await subscriber.subscribe(cancelChannel(config.queuePrefix));
+
+  const stats = statsKey(config.queuePrefix);
+  const record = async (job: Job<JobData, JobOutcome>, outcome: string): Promise<void> => {
+    const seconds = job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
+    const multi = connection
+      .multi()
+      .hincrby(stats, `outcome:${outcome}`, 1)
+      .hincrbyfloat(stats, 'duration_sum', seconds);
+    multi.hincrby(stats, 'duration_count', 1);
+    for (const le of DURATION_BUCKETS) if (seconds <= le) multi.hincrby(stats, `duration_bucket:${le}`, 1);
+    await multi.exec();
+  };
+
+  worker.on('active', (job) => {
+    logger.info(
+      { jobId: job.id, method: job.data.method.name, attempt: job.attemptsMade + 1 },
+      'job started',
+    );
+    void cancelIfRequested(job.id!).catch(() => undefined);
+  });
+  worker.on('completed', (job) => {
+    logger.info({ jobId: job.id, ms: (job.finishedOn ?? 0) - (job.processedOn ?? 0) }, 'job succeeded');
+    void record(job, 'succeeded').catch(() => undefined);
+  });
+  worker.on('failed', (job, err) => {
+    if (!job) return;
+    const { code } = parseFailure(err.message);
+    const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+    logger.warn({ jobId: job.id, code, attempt: job.attemptsMade, final, err: err.message }, 'job failed');
+    if (final) void record(job, code === 'cancelled' ? 'cancelled' : 'failed').catch(() => undefined);
+  });
+  worker.on('error', (err) => logger.error({ err: err.message }, 'worker error'));
+
+  await worker.waitUntilReady();
+  logger.info(
+    { queue: QUEUE_NAME, prefix: config.queuePrefix, concurrency: config.workerConcurrency },
+    'worker ready',
+  );
+
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      subscriber.disconnect();
+      connection.disconnect();
+    },
+  };
+}
