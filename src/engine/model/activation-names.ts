@@ -37,7 +37,10 @@ export function normalizeActivation(raw: unknown, layerName: string, className: 
     name = obj.class_name ?? obj.className;
   }
   if (typeof name !== 'string') {
-    throw new EngineError('invalid_model', `Layer "${layerName}" (${className}) has an unreadable activation.`);
+    throw new EngineError(
+      'invalid_model',
+      `Layer "${layerName}" (${className}) has an unreadable activation.`,
+    );
   }
   const snake = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
   const canonical = ALIASES[snake] ?? ALIASES[snake.replace(/_/g, '')] ?? snake;

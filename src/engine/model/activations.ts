@@ -62,7 +62,9 @@ export function applyActivation(name: ActivationName | 'linear', x: tf.Tensor): 
     case 'elu':
       return tf.tidy(() => tf.add(tf.relu(x), expm1OfNegativePart(x)));
     case 'selu':
-      return tf.tidy(() => tf.mul(SELU_SCALE, tf.add(tf.relu(x), tf.mul(SELU_ALPHA, expm1OfNegativePart(x)))));
+      return tf.tidy(() =>
+        tf.mul(SELU_SCALE, tf.add(tf.relu(x), tf.mul(SELU_ALPHA, expm1OfNegativePart(x)))),
+      );
     case 'sigmoid':
       return tf.sigmoid(x);
     case 'hard_sigmoid':

@@ -69,8 +69,24 @@ function alongAxes(p: tf.Tensor, axes: number[], shape: number[]): tf.Tensor {
 function geometry(layer: LayerOf<'conv'> | LayerOf<'pool'>, input: number[]): WindowGeometry {
   const [height, width, channels] = layer.rank === 1 ? [1, input[0], input[1]] : input;
   return layer.kind === 'conv'
-    ? { height, width, channels, kernel: layer.kernelSize, strides: layer.strides, dilation: layer.dilation, padding: layer.padding }
-    : { height, width, channels, kernel: layer.poolSize, strides: layer.strides, dilation: [1, 1], padding: layer.padding };
+    ? {
+        height,
+        width,
+        channels,
+        kernel: layer.kernelSize,
+        strides: layer.strides,
+        dilation: layer.dilation,
+        padding: layer.padding,
+      }
+    : {
+        height,
+        width,
+        channels,
+        kernel: layer.poolSize,
+        strides: layer.strides,
+        dilation: [1, 1],
+        padding: layer.padding,
+      };
 }
 
 function outputShapeOf(layer: LayerSpec, batch: number): number[] {
@@ -110,7 +126,13 @@ export function buildForward(model: ParsedModel): Forward {
     if (layer.mode === 'max') {
       return take(x, maxPoolArgmax(x.dataSync(), g, template, batch), outShape);
     }
-    const windows = take(x, indices, [batch, template.outHeight, template.outWidth, g.channels, template.windowSize]);
+    const windows = take(x, indices, [
+      batch,
+      template.outHeight,
+      template.outWidth,
+      g.channels,
+      template.windowSize,
+    ]);
     const counts = tf.tensor(windowCounts(template), [template.outHeight, template.outWidth, 1]);
     return tf.reshape(tf.div(tf.sum(windows, -1), counts), outShape);
   };
@@ -205,7 +227,10 @@ export function buildForward(model: ParsedModel): Forward {
       }
       const logits = outputs.get(model.outputLayer)!;
       if (sizeOf(logits.shape) !== x.shape[0] * sizeOf(model.outputShape.slice(1) as number[])) {
-        throw new EngineError('invalid_model', `The forward pass produced shape [${logits.shape.join(', ')}].`);
+        throw new EngineError(
+          'invalid_model',
+          `The forward pass produced shape [${logits.shape.join(', ')}].`,
+        );
       }
       return { logits, finalActivation: fused };
     },

@@ -34,7 +34,11 @@ const INFERENCE_NO_OPS = [
   'ActivityRegularization',
 ];
 
-function fail(layer: RawLayer, message: string, code: 'unsupported_layer' | 'invalid_model' = 'invalid_model'): never {
+function fail(
+  layer: RawLayer,
+  message: string,
+  code: 'unsupported_layer' | 'invalid_model' = 'invalid_model',
+): never {
   throw new EngineError(code, `Layer "${layer.name}" (${layer.className}): ${message}`, {
     layer: layer.name,
     className: layer.className,
@@ -54,7 +58,12 @@ function bool(layer: RawLayer, key: string, fallback: boolean): boolean {
 }
 
 /** A window/stride/dilation option for a 1-D or 2-D layer, as [height, width] (height 1 in 1-D). */
-function pair(layer: RawLayer, key: string, rank: 1 | 2, fallback: number | number[] | null): [number, number] {
+function pair(
+  layer: RawLayer,
+  key: string,
+  rank: 1 | 2,
+  fallback: number | number[] | null,
+): [number, number] {
   let v = layer.config[key] ?? fallback;
   if (typeof v === 'number') v = rank === 1 ? [v] : [v, v];
   if (!Array.isArray(v) || v.length !== rank || v.some((e) => !Number.isInteger(e) || e < 1)) {
@@ -83,7 +92,10 @@ function one(layer: RawLayer, inputs: Shape[]): Shape {
 
 function rankOf(layer: RawLayer, input: Shape, rank: number, what: string): void {
   if (input.length !== rank) {
-    fail(layer, `expects ${what} input of rank ${rank + 1} (with batch), got shape [null, ${input.join(', ')}].`);
+    fail(
+      layer,
+      `expects ${what} input of rank ${rank + 1} (with batch), got shape [null, ${input.join(', ')}].`,
+    );
   }
 }
 
@@ -91,7 +103,13 @@ function rankOf(layer: RawLayer, input: Shape, rank: number, what: string): void
  * Output length of a convolution or pooling window along one axis, as TensorFlow computes it.
  * `valid`: ceil((in − effective + 1)/stride); `same`: ceil(in/stride), with effective = (k − 1)·d + 1.
  */
-export function windowOutputLength(input: number, k: number, stride: number, dilation: number, pad: Padding): number {
+export function windowOutputLength(
+  input: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  pad: Padding,
+): number {
   const effective = (k - 1) * dilation + 1;
   return pad === 'same' ? Math.ceil(input / stride) : Math.ceil((input - effective + 1) / stride);
 }
@@ -100,7 +118,8 @@ export function windowOutputLength(input: number, k: number, stride: number, dil
 function batchAxis(layer: RawLayer, axis: unknown, input: Shape): number {
   const rank = input.length + 1;
   if (Array.isArray(axis) && axis.length === 1) axis = axis[0];
-  if (typeof axis !== 'number' || !Number.isInteger(axis)) fail(layer, `axis ${JSON.stringify(axis)} is invalid.`);
+  if (typeof axis !== 'number' || !Number.isInteger(axis))
+    fail(layer, `axis ${JSON.stringify(axis)} is invalid.`);
   const resolved = axis < 0 ? axis + rank : axis;
   if (resolved < 1 || resolved >= rank) fail(layer, `axis ${axis} is out of range for input rank ${rank}.`);
   return resolved;
@@ -114,7 +133,11 @@ const dense: Builder = (layer, inputs, trainable) => {
   const weights: WeightDecl[] = [{ name: 'kernel', shape: [input[input.length - 1], units], trainable }];
   if (useBias) weights.push({ name: 'bias', shape: [units], trainable });
   const activation = normalizeActivation(layer.config.activation, layer.name, layer.className);
-  return { op: { kind: 'dense', units, useBias, activation }, outputShape: [...input.slice(0, -1), units], weights };
+  return {
+    op: { kind: 'dense', units, useBias, activation },
+    outputShape: [...input.slice(0, -1), units],
+    weights,
+  };
 };
 
 const conv =
@@ -131,7 +154,10 @@ const conv =
     const strides = pair(layer, 'strides', rank, 1);
     const dilation = pair(layer, 'dilation_rate', rank, 1);
     if (strides.some((s) => s > 1) && dilation.some((d) => d > 1)) {
-      fail(layer, 'strides > 1 together with dilation_rate > 1 is not supported (TensorFlow rejects it too).');
+      fail(
+        layer,
+        'strides > 1 together with dilation_rate > 1 is not supported (TensorFlow rejects it too).',
+      );
     }
     const [h, w, cin] = rank === 1 ? [1, input[0], input[1]] : input;
     const outH = windowOutputLength(h, kernelSize[0], strides[0], dilation[0], pad);
@@ -205,7 +231,11 @@ const reshape: Builder = (layer, inputs) => {
   return { op: { kind: 'reshape', targetShape: resolved }, outputShape: resolved, weights: [] };
 };
 
-const identity: Builder = (layer, inputs) => ({ op: { kind: 'identity' }, outputShape: one(layer, inputs), weights: [] });
+const identity: Builder = (layer, inputs) => ({
+  op: { kind: 'identity' },
+  outputShape: one(layer, inputs),
+  weights: [],
+});
 
 const batchNorm: Builder = (layer, inputs, trainable) => {
   const input = one(layer, inputs);
@@ -256,7 +286,10 @@ const embedding: Builder = (layer, inputs, trainable) => {
 };
 
 const activation: Builder = (layer, inputs) => ({
-  op: { kind: 'activation', activation: normalizeActivation(layer.config.activation, layer.name, layer.className) },
+  op: {
+    kind: 'activation',
+    activation: normalizeActivation(layer.config.activation, layer.name, layer.className),
+  },
   outputShape: one(layer, inputs),
   weights: [],
 });
@@ -278,7 +311,10 @@ const concatenate: Builder = (layer, inputs) => {
   const out = [...inputs[0]];
   for (const s of inputs.slice(1)) {
     if (s.length !== out.length || s.some((d, i) => i !== axis - 1 && d !== out[i])) {
-      fail(layer, `inputs ${inputs.map((x) => `[${x.join(', ')}]`).join(', ')} cannot be joined on axis ${axis}.`);
+      fail(
+        layer,
+        `inputs ${inputs.map((x) => `[${x.join(', ')}]`).join(', ')} cannot be joined on axis ${axis}.`,
+      );
     }
     out[axis - 1] += s[axis - 1];
   }

@@ -38,7 +38,8 @@ function readModelJson(modelJson: unknown): Record<string, unknown> {
 function topologicalOrder(layers: RawLayer[]): RawLayer[] {
   const byName = new Map<string, RawLayer>();
   for (const layer of layers) {
-    if (byName.has(layer.name)) throw new EngineError('invalid_model', `Two layers are named "${layer.name}".`);
+    if (byName.has(layer.name))
+      throw new EngineError('invalid_model', `Two layers are named "${layer.name}".`);
     byName.set(layer.name, layer);
   }
   const ordered: RawLayer[] = [];
@@ -51,7 +52,8 @@ function topologicalOrder(layers: RawLayer[]): RawLayer[] {
     state.set(layer.name, 'visiting');
     for (const name of layer.inbound) {
       const source = byName.get(name);
-      if (!source) throw new EngineError('invalid_model', `Layer "${layer.name}" reads unknown layer "${name}".`);
+      if (!source)
+        throw new EngineError('invalid_model', `Layer "${layer.name}" reads unknown layer "${name}".`);
       visit(source);
     }
     state.set(layer.name, 'done');
@@ -76,9 +78,13 @@ function manifestLookup(manifest: ManifestWeight[]): (fullName: string) => Manif
 function bindWeight(layer: string, decl: WeightDecl, found: ManifestWeight | undefined): WeightTensor {
   const name = `${layer}/${decl.name}`;
   if (!found) {
-    throw new EngineError('missing_weights', `Weight "${name}" [${decl.shape.join(', ')}] is not in weightsManifest.`, {
-      weight: name,
-    });
+    throw new EngineError(
+      'missing_weights',
+      `Weight "${name}" [${decl.shape.join(', ')}] is not in weightsManifest.`,
+      {
+        weight: name,
+      },
+    );
   }
   if (found.shape.length !== decl.shape.length || found.shape.some((d, i) => d !== decl.shape[i])) {
     throw new EngineError(
@@ -138,13 +144,21 @@ export function parseModel(artifacts: ModelArtifacts): ParsedModel {
   const weights: WeightTensor[] = [];
   for (const raw of topologicalOrder(topology.layers)) {
     if (raw.className === 'InputLayer') {
-      if (raw.name !== topology.inputLayer) throw new EngineError('invalid_model', `Extra input layer "${raw.name}".`);
+      if (raw.name !== topology.inputLayer)
+        throw new EngineError('invalid_model', `Extra input layer "${raw.name}".`);
       shapes.set(raw.name, inputShape as Shape);
-      layers.push({ ...raw, kind: 'input', inputShapes: [], outputShape: inputShape as Shape, weightNames: [] });
+      layers.push({
+        ...raw,
+        kind: 'input',
+        inputShapes: [],
+        outputShape: inputShape as Shape,
+        weightNames: [],
+      });
       continue;
     }
     const inputShapes = raw.inbound.map((name) => shapes.get(name)!);
-    if (inputShapes.length === 0) throw new EngineError('invalid_model', `Layer "${raw.name}" has no inputs.`);
+    if (inputShapes.length === 0)
+      throw new EngineError('invalid_model', `Layer "${raw.name}" has no inputs.`);
     const built = buildLayer(raw, inputShapes);
     const bound = built.weights.map((decl) => {
       const found = lookup(`${raw.name}/${decl.name}`);

@@ -50,7 +50,8 @@ export function dtypeName(dtype: unknown): string | undefined {
 function readLayerHeader(entry: unknown, index: number): RawLayer {
   if (!isObject(entry)) throw invalid(`Layer #${index} in the model topology is not an object.`);
   const className = entry.class_name ?? entry.className;
-  if (typeof className !== 'string') throw invalid(`Layer #${index} in the model topology has no class_name.`);
+  if (typeof className !== 'string')
+    throw invalid(`Layer #${index} in the model topology has no class_name.`);
   const config = isObject(entry.config) ? snakeKeys(entry.config) : {};
   const name = entry.name ?? config.name;
   if (typeof name !== 'string' || name === '') throw invalid(`Layer #${index} (${className}) has no name.`);
@@ -94,7 +95,8 @@ function inboundNames(layerName: string, inboundNodes: unknown): string[] {
   }
   const node = inboundNodes[0];
   const refs: unknown[][] = [];
-  if (isObject(node)) kerasHistories(node.args, refs); // Keras 3: {args, kwargs}
+  if (isObject(node))
+    kerasHistories(node.args, refs); // Keras 3: {args, kwargs}
   else if (Array.isArray(node)) refs.push(...(node as unknown[][])); // Keras 2 / TF.js: [[name, node, tensor, kwargs]]
   return refs.map((ref) => {
     if (!Array.isArray(ref) || typeof ref[0] !== 'string') {
@@ -116,7 +118,8 @@ function endpointNames(value: unknown, what: string): string[] {
   if (!Array.isArray(value)) throw invalid(`The functional model has no ${what}.`);
   const list = typeof value[0] === 'string' ? [value] : value;
   return list.map((ref) => {
-    if (!Array.isArray(ref) || typeof ref[0] !== 'string') throw invalid(`The functional model's ${what} are malformed.`);
+    if (!Array.isArray(ref) || typeof ref[0] !== 'string')
+      throw invalid(`The functional model's ${what} are malformed.`);
     return ref[0] as string;
   });
 }
@@ -133,7 +136,12 @@ function readSequential(name: string, layerList: unknown[]): RawTopology {
   }
   const layers: RawLayer[] = [];
   if (first.className !== 'InputLayer') {
-    layers.push({ name: `${first.name}_input`, className: 'InputLayer', config: { ...first.config }, inbound: [] });
+    layers.push({
+      name: `${first.name}_input`,
+      className: 'InputLayer',
+      config: { ...first.config },
+      inbound: [],
+    });
   }
   for (const layer of headers) {
     if (layer.className === 'InputLayer' && layers.length > 0) {
@@ -167,10 +175,12 @@ function readFunctional(name: string, config: Record<string, unknown>): RawTopol
     );
   }
   const input = layers.find((l) => l.name === inputs[0]);
-  if (!input || input.className !== 'InputLayer') throw invalid(`Input layer "${inputs[0]}" is not an InputLayer.`);
+  if (!input || input.className !== 'InputLayer')
+    throw invalid(`Input layer "${inputs[0]}" is not an InputLayer.`);
   const batchInputShape = declaredBatchShape(input.config);
   if (!batchInputShape) throw invalid(`Input layer "${input.name}" declares no batch_input_shape.`);
-  if (!layers.some((l) => l.name === outputs[0])) throw invalid(`Output layer "${outputs[0]}" is not in the model.`);
+  if (!layers.some((l) => l.name === outputs[0]))
+    throw invalid(`Output layer "${outputs[0]}" is not in the model.`);
   return {
     name,
     layers,

@@ -15,7 +15,15 @@ export interface ManifestWeight {
   storage: string;
 }
 
-const BYTES: Record<string, number> = { float32: 4, int32: 4, float16: 2, uint16: 2, int16: 2, uint8: 1, bool: 1 };
+const BYTES: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  float16: 2,
+  uint16: 2,
+  int16: 2,
+  uint8: 1,
+  bool: 1,
+};
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -44,11 +52,17 @@ interface SpecEntry {
 
 function readSpec(entry: unknown, group: number): SpecEntry {
   if (!isObject(entry) || typeof entry.name !== 'string' || !Array.isArray(entry.shape)) {
-    throw new EngineError('invalid_model', `weightsManifest group ${group} has an entry without a name or shape.`);
+    throw new EngineError(
+      'invalid_model',
+      `weightsManifest group ${group} has an entry without a name or shape.`,
+    );
   }
   const shape = entry.shape as unknown[];
   if (shape.some((d) => !Number.isInteger(d) || (d as number) < 0)) {
-    throw new EngineError('invalid_model', `Weight "${entry.name}" has an invalid shape ${JSON.stringify(shape)}.`);
+    throw new EngineError(
+      'invalid_model',
+      `Weight "${entry.name}" has an invalid shape ${JSON.stringify(shape)}.`,
+    );
   }
   const quantization = isObject(entry.quantization) ? entry.quantization : undefined;
   return {
@@ -78,7 +92,8 @@ function byteLength(spec: SpecEntry): number {
  */
 export function decodeWeightsManifest(manifest: unknown, weights: Map<string, Uint8Array>): ManifestWeight[] {
   if (manifest === undefined || manifest === null) return [];
-  if (!Array.isArray(manifest)) throw new EngineError('invalid_model', 'weightsManifest is not a list of groups.');
+  if (!Array.isArray(manifest))
+    throw new EngineError('invalid_model', 'weightsManifest is not a list of groups.');
   const out: ManifestWeight[] = [];
   manifest.forEach((group, g) => {
     if (!isObject(group) || !Array.isArray(group.paths) || !Array.isArray(group.weights)) {
@@ -86,7 +101,8 @@ export function decodeWeightsManifest(manifest: unknown, weights: Map<string, Ui
     }
     const paths = group.paths as unknown[];
     const shards = paths.map((path) => {
-      if (typeof path !== 'string') throw new EngineError('invalid_model', `weightsManifest group ${g} has a non-string path.`);
+      if (typeof path !== 'string')
+        throw new EngineError('invalid_model', `weightsManifest group ${g} has a non-string path.`);
       const shard = findShard(weights, path);
       if (!shard) {
         throw new EngineError(

@@ -68,7 +68,10 @@ export function windowTemplate(g: WindowGeometry): WindowTemplate {
  * im2col indices into a flat [batch, height, width, channels] input, laid out [batch, outH, outW, kh, kw, channels]
  * so that a matMul with the kernel reshaped to [kh·kw·channels, filters] is the convolution.
  */
-export function convPatchIndices(g: WindowGeometry, batch: number): { indices: Int32Array; template: WindowTemplate } {
+export function convPatchIndices(
+  g: WindowGeometry,
+  batch: number,
+): { indices: Int32Array; template: WindowTemplate } {
   const t = windowTemplate(g);
   const c = g.channels;
   const perExample = t.spatial.length * c;
@@ -85,7 +88,10 @@ export function convPatchIndices(g: WindowGeometry, batch: number): { indices: I
 }
 
 /** Pooling window indices into a flat NHWC input, laid out [batch, outH, outW, channels, window], −1 for padding. */
-export function poolWindowIndices(g: WindowGeometry, batch: number): { indices: Int32Array; template: WindowTemplate } {
+export function poolWindowIndices(
+  g: WindowGeometry,
+  batch: number,
+): { indices: Int32Array; template: WindowTemplate } {
   const t = windowTemplate(g);
   const c = g.channels;
   const pixels = t.outHeight * t.outWidth;
@@ -118,7 +124,12 @@ export function windowCounts(t: WindowTemplate): Float32Array {
  * For max pooling: the flat input index of each window's maximum, [batch, outH, outW, channels], chosen from the
  * current values (padding excluded; the first maximum wins a tie, a window of NaN keeps its first element).
  */
-export function maxPoolArgmax(values: ArrayLike<number>, g: WindowGeometry, t: WindowTemplate, batch: number): Int32Array {
+export function maxPoolArgmax(
+  values: ArrayLike<number>,
+  g: WindowGeometry,
+  t: WindowTemplate,
+  batch: number,
+): Int32Array {
   const c = g.channels;
   const pixels = t.outHeight * t.outWidth;
   const exampleSize = g.height * g.width * c;

@@ -23,7 +23,8 @@ const read = (name: string, file: string) => new Uint8Array(readFileSync(new URL
 function artifactsOf(name: string) {
   const modelJson = JSON.parse(new TextDecoder().decode(read(name, 'model.json')));
   const weights = new Map<string, Uint8Array>();
-  for (const group of modelJson.weightsManifest) for (const path of group.paths) weights.set(path, read(name, path));
+  for (const group of modelJson.weightsManifest)
+    for (const path of group.paths) weights.set(path, read(name, path));
   return { modelJson, weights };
 }
 
@@ -35,8 +36,14 @@ describe('golden fixture models', () => {
       const spec = JSON.parse(new TextDecoder().decode(read(name, 'case.json')));
       const model = parseModel(artifactsOf(name));
       const include: string[] | undefined = spec.parameters?.include;
-      const selected = model.parameters.filter((p) => !include || include.includes(p.name) || include.includes(p.layer));
-      if (spec.parameterNames) assert.deepEqual(selected.map((p) => p.name), spec.parameterNames);
+      const selected = model.parameters.filter(
+        (p) => !include || include.includes(p.name) || include.includes(p.layer),
+      );
+      if (spec.parameterNames)
+        assert.deepEqual(
+          selected.map((p) => p.name),
+          spec.parameterNames,
+        );
       if (!include) assert.deepEqual(model.parameters, spec.layout);
 
       const inputs = parseNpy(read(name, 'inputs.npy'), 'inputs.npy');
@@ -50,7 +57,10 @@ describe('golden fixture models', () => {
       // float32 forward against a float64 reference on O(1) values: 1e-4 absolute + relative covers rounding.
       assert.equal(got.length, expected.length);
       for (let i = 0; i < got.length; i++) {
-        assert.ok(Math.abs(got[i] - expected[i]) <= 1e-4 * (1 + Math.abs(expected[i])), `${name} output ${i}: ${got[i]} vs ${expected[i]}`);
+        assert.ok(
+          Math.abs(got[i] - expected[i]) <= 1e-4 * (1 + Math.abs(expected[i])),
+          `${name} output ${i}: ${got[i]} vs ${expected[i]}`,
+        );
       }
     });
   }
