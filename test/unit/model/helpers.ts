@@ -22,9 +22,10 @@ export function randomizeWeights(model: tf.LayersModel, seed: number): void {
   const rand = random(seed);
   model.setWeights(
     model.weights.map((w) => {
-      const n = w.shape.reduce((a, b) => a * b, 1);
+      const shape = w.shape as number[];
+      const n = shape.reduce((a, b) => a * b, 1);
       const values = w.name.includes('variance') ? uniform(rand, n, 0.5, 2) : uniform(rand, n, -0.8, 0.8);
-      return tf.tensor(values, w.shape);
+      return tf.tensor(values, shape);
     }),
   );
 }
