@@ -11,9 +11,14 @@
  * eigenvalues the error falls as O(1/m) rather than Hutchinson's O(1/√m). If rank(A) ≤ m/3, Q spans the
  * range of A, the deflated matrix is zero and the estimate is exact. Columns of A S that are numerically
  * dependent add nothing to Q, and the products they would have cost go to the Hutchinson part instead.
+ *
+ * When the budget covers n products, the exact trace from the unit vectors costs no more than any sketch, has
+ * no variance, and does not depend on the sketch having full rank (small Rademacher sketches often do not), so
+ * it is what is returned.
  */
 import { applyOperator, type LinearOperator } from './linear-operator.js';
 import { dot, orthogonalizeAgainst, thinQr } from './dense-linalg.js';
+import { exactTrace } from './exact.js';
 import { hutchinsonTrace, meanAndStandardError } from './hutchinson.js';
 import { checkInteger } from './options.js';
 import { createRng, type Rng } from './rng.js';
@@ -27,8 +32,8 @@ export interface HutchppOptions {
 
 export interface HutchppEstimate {
   trace: number;
-  /** Standard error of the Hutchinson part (the sketch part is exact given Q); 0 when nothing is left to
-   *  sample, NaN with a single residual probe. */
+  /** Standard error of the Hutchinson part (the sketch part is exact given Q); 0 for the exact trace, NaN
+   *  with a single residual probe. */
   standardError: number;
   /** Products with A actually used (≤ the budget). */
   matvecs: number;
@@ -47,25 +52,22 @@ export async function hutchppTrace(op: LinearOperator, options: HutchppOptions):
   const budget = checkInteger('matvecs', options.matvecs, 1);
   const rng = options.rng ?? createRng(0);
   const n = op.size;
+  if (budget >= n) {
+    return { trace: await exactTrace(op), standardError: 0, matvecs: n, sketchRank: n, probes: 0 };
+  }
   if (budget < 3) {
     const h = await hutchinsonTrace(op, { probes: budget, rng });
     return { trace: h.trace, standardError: h.standardError, matvecs: budget, sketchRank: 0, probes: budget };
   }
 
-  const sketchSize = Math.min(Math.floor(budget / 3), n);
+  const sketchSize = Math.floor(budget / 3);
   const sketch: Float64Array[] = [];
   for (let j = 0; j < sketchSize; j++) sketch.push(await applyOperator(op, rng.rademacherVector(n)));
   const { q } = thinQr(sketch);
 
   let exactPart = 0;
   for (const u of q) exactPart += dot(u, await applyOperator(op, u));
-  const used = sketchSize + q.length;
-
-  // When Q spans the whole space the deflated matrix is zero: sampling it would waste products.
-  const probes = q.length === n ? 0 : budget - used;
-  if (probes === 0)
-    return { trace: exactPart, standardError: 0, matvecs: used, sketchRank: q.length, probes };
-
+  const probes = budget - sketchSize - q.length; // ≥ budget/3, since rank(Q) ≤ sketchSize
   const samples = new Float64Array(probes);
   for (let p = 0; p < probes; p++) {
     // gᵀ(I − QQᵀ)A(I − QQᵀ)g = wᵀAw with w = (I − QQᵀ)g, since I − QQᵀ is a symmetric projector.

@@ -7,10 +7,12 @@
  * satisfy |β_m s_{m,i}| ≤ tol · max_j |θ_j|, or at maxIter, or when the Krylov space is the whole space
  * (m = n, where the Ritz values are the eigenvalues).
  *
- * Breakdown (β_m ≈ 0: the Krylov space is invariant) restarts from a random vector orthogonal to the basis.
- * A single Krylov space holds one copy of each distinct eigenvalue, so restarts are what find multiplicities;
- * after a restart the new block's own extreme Ritz pair must also have converged before stopping, otherwise a
- * repeated wanted eigenvalue could be missed.
+ * Breakdown (β_m ≈ 0: the Krylov space is invariant) restarts from a random vector orthogonal to the basis,
+ * and T becomes block diagonal. A Krylov space from a random vector holds one copy of each distinct
+ * eigenvalue, so restarts are what find multiplicities: the eigenvalues of each new block are (in exact
+ * arithmetic) a subset of the previous block's. Hence, after a restart, iteration stops early only once the
+ * latest block's extreme Ritz values have converged and could not improve the wanted set, i.e. are not
+ * strictly beyond the k-th wanted value; otherwise a repeated wanted eigenvalue could be missed.
  */
 import { EngineError } from '../errors.js';
 import { applyOperator, type LinearOperator } from './linear-operator.js';
@@ -56,8 +58,11 @@ export interface LanczosEigsResult {
   residualNorms: Float64Array;
   /** ‖A yᵢ − θᵢ yᵢ‖ computed explicitly, when requested. */
   explicitResidualNorms?: Float64Array;
+  /** Lanczos steps taken, one product with A each (`explicitResiduals` adds k more products). */
   iterations: number;
+  /** All k wanted pairs meet the tolerance. */
   converged: boolean;
+  /** Restarts after breakdowns (invariant Krylov subspaces). */
   restarts: number;
 }
 
@@ -81,20 +86,17 @@ export async function lanczosEigs(op: LinearOperator, options: LanczosOptions): 
   const start = options.start ? checkVector('start', options.start, op) : rng.gaussianVector(n);
 
   const lanczos = new LanczosProcess(op, start);
-  let blockStart = 0;
-  let restarts = 0;
-  let check = { converged: false, count: 0 };
+  const blockStarts = [0];
+  let check = { canStop: false, count: 0 };
   while (lanczos.steps < maxIter) {
     let outcome = await lanczos.step();
     if (outcome === 'breakdown' && lanczos.steps < maxIter) {
-      if (lanczos.restart(rng)) {
-        restarts++;
-        blockStart = lanczos.steps;
-      } else outcome = 'exhausted';
+      if (lanczos.restart(rng)) blockStarts.push(lanczos.steps);
+      else outcome = 'exhausted';
     }
-    check = checkConvergence(lanczos, k, which, tol, blockStart);
+    check = checkConvergence(lanczos, k, which, tol, blockStarts);
     await options.onStep?.({ iteration: lanczos.steps, maxIterations: maxIter, convergedCount: check.count });
-    if (outcome === 'exhausted' || check.converged) break;
+    if (outcome === 'exhausted' || check.canStop) break;
   }
 
   const m = lanczos.steps;
@@ -112,8 +114,8 @@ export async function lanczosEigs(op: LinearOperator, options: LanczosOptions): 
     eigenvectors,
     residualNorms: Float64Array.from(wanted, (i) => beta * Math.abs(t.eigenvectors[i][m - 1])),
     iterations: m,
-    converged: check.converged,
-    restarts,
+    converged: check.count === k,
+    restarts: blockStarts.length - 1,
   };
   if (options.explicitResiduals) {
     result.explicitResidualNorms = new Float64Array(eigenvectors.length);
@@ -134,30 +136,46 @@ function selectWanted(theta: Float64Array, k: number, which: EigenWhich): number
   return indices.sort((a, b) => Math.abs(theta[b]) - Math.abs(theta[a])).slice(0, k);
 }
 
+/** Is x strictly beyond `reference` in the direction `which` prefers, by more than `margin`? */
+function isBeyond(x: number, reference: number, which: EigenWhich, margin: number): boolean {
+  if (which === 'largest') return x > reference + margin;
+  if (which === 'smallest') return x < reference - margin;
+  return Math.abs(x) > Math.abs(reference) + margin;
+}
+
+/**
+ * `count`: wanted Ritz pairs within tolerance. `canStop`: all k are, and no later restart block could add a
+ * wanted eigenvalue (see the module comment).
+ */
 function checkConvergence(
   lanczos: LanczosProcess,
   k: number,
   which: EigenWhich,
   tol: number,
-  blockStart: number,
-): { converged: boolean; count: number } {
+  blockStarts: readonly number[],
+): { canStop: boolean; count: number } {
   const m = lanczos.steps;
   const beta = Math.abs(lanczos.residualBeta);
-  const { eigenvalues: theta, rows } = tridiagonalEigenRows(lanczos.alpha, lanczos.offDiagonal(), [m - 1]);
+  const offDiagonal = lanczos.offDiagonal();
+  const { eigenvalues: theta, rows } = tridiagonalEigenRows(lanczos.alpha, offDiagonal, [m - 1]);
   const threshold = tol * Math.max(Math.abs(theta[0]), Math.abs(theta[m - 1]));
-  const small = (lastComponent: number) => beta * Math.abs(lastComponent) <= threshold;
-  const count = selectWanted(theta, Math.min(k, m), which).filter((i) => small(rows[0][i])).length;
-  if (count < k) return { converged: false, count };
-  if (blockStart === 0) return { converged: true, count };
-  if (blockStart === m) return { converged: false, count };
-  // The current block (since the last restart) explores the rest of the space: its extreme Ritz pairs show
-  // whether anything there could still enter the wanted set.
-  const block = tridiagonalEigenRows(
-    lanczos.alpha.slice(blockStart),
-    lanczos.offDiagonal().slice(blockStart),
-    [m - blockStart - 1],
+  const wanted = selectWanted(theta, Math.min(k, m), which);
+  const count = wanted.filter((i) => beta * Math.abs(rows[0][i]) <= threshold).length;
+  if (count < k || blockStarts.length === 1) return { canStop: count === k, count };
+
+  // The latest block with at least one step: the current one, or the one that just broke down (exact).
+  const last = blockStarts[blockStarts.length - 1];
+  const [from, to] = last < m ? [last, m] : [blockStarts[blockStarts.length - 2], last];
+  const block = tridiagonalEigenRows(lanczos.alpha.slice(from, to), offDiagonal.slice(from, to - 1), [
+    to - from - 1,
+  ]);
+  const blockBeta = to === m ? beta : 0;
+  const kth = theta[wanted[k - 1]];
+  const ends = which === 'largest' ? [to - from - 1] : which === 'smallest' ? [0] : [0, to - from - 1];
+  const canStop = ends.every(
+    (i) =>
+      blockBeta * Math.abs(block.rows[0][i]) <= threshold &&
+      !isBeyond(block.eigenvalues[i], kth, which, threshold),
   );
-  const b = m - blockStart;
-  const ends = which === 'largest' ? [b - 1] : which === 'smallest' ? [0] : [0, b - 1];
-  return { converged: ends.every((i) => small(block.rows[0][i])), count };
+  return { canStop, count };
 }
