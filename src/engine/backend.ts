@@ -45,6 +45,8 @@ async function useWasm(): Promise<boolean> {
  * @throws EngineError('backend_unavailable')
  */
 export async function initBackend(choice: BackendChoice = 'auto'): Promise<BackendInfo> {
+  // Production mode: no console advice to install tfjs-node, no warnings for our gradient overrides.
+  tf.env().set('PROD', true);
   registerSecondOrderGradients();
   if (current && (choice === 'auto' || choice === current.name)) return current;
   let info: BackendInfo | undefined;

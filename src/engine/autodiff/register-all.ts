@@ -30,12 +30,6 @@ let registered = false;
 export function registerSecondOrderGradients(): void {
   if (registered) return;
   registered = true;
-  const warn = console.warn;
-  // TF.js warns on every override; these overrides are intentional.
-  console.warn = () => {};
-  try {
-    for (const config of SECOND_ORDER_SAFE) tf.registerGradient(config);
-  } finally {
-    console.warn = warn;
-  }
+  // TF.js warns on each override unless PROD is set (initBackend sets it); the overrides are intentional.
+  for (const config of SECOND_ORDER_SAFE) tf.registerGradient(config);
 }
