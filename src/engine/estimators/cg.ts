@@ -30,7 +30,8 @@ export interface CgOptions {
 
 export interface CgResult {
   x: Float64Array;
-  /** ‖b − (A + δI)x‖, computed explicitly at the end (the recursive residual drifts in low precision). */
+  /** ‖b − (A + δI)x‖, computed explicitly at the end with one more product (the recursive residual drifts
+   *  in low precision). */
   residualNorm: number;
   /** residualNorm / ‖b‖ (0 when b = 0). */
   relativeResidual: number;
@@ -66,9 +67,9 @@ export async function conjugateGradient(
 
   const bNorm = norm(b);
   const x = new Float64Array(n);
-  const base = { x, iterations: 0, notPositiveDefinite: false };
   if (bNorm === 0) {
-    return { ...base, residualNorm: 0, relativeResidual: 0, recursiveResidualNorm: 0, converged: true };
+    const zero = { residualNorm: 0, relativeResidual: 0, recursiveResidualNorm: 0, iterations: 0 };
+    return { x, ...zero, converged: true, notPositiveDefinite: false };
   }
 
   const r = Float64Array.from(b);

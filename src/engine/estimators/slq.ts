@@ -29,7 +29,7 @@ export interface SlqOptions {
   /** Gaussian smoothing width. @defaultValue 1% of the node range (max − min over all probes), or
    *  1% of max(|node|, 1) when all nodes coincide. */
   sigma?: number;
-  /** Grid margin beyond the extreme nodes; 5σ leaves < 3e-7 of the mass outside. @defaultValue 5σ */
+  /** Grid margin beyond the extreme nodes; 5σ leaves < 6e-7 of the mass outside. @defaultValue 5σ */
   padding?: number;
   /** @defaultValue createRng(0) */
   rng?: Rng;
@@ -68,6 +68,9 @@ export async function stochasticLanczosQuadrature(
   const steps = Math.min(n, checkInteger('steps', options.steps ?? 60, 1));
   const gridPoints = checkInteger('gridPoints', options.gridPoints ?? 400, 2);
   const rng = options.rng ?? createRng(0);
+  // Checked before any product, so a bad request fails at once.
+  if (options.sigma !== undefined) checkPositive('sigma', options.sigma);
+  if (options.padding !== undefined) checkPositive('padding', options.padding, true);
 
   const rules: QuadratureRule[] = [];
   for (let p = 0; p < probeCount; p++) {
@@ -87,8 +90,8 @@ export async function stochasticLanczosQuadrature(
     hi = Math.max(hi, nodes[nodes.length - 1]);
   }
   const range = hi - lo > 0 ? hi - lo : Math.max(Math.abs(hi), 1);
-  const sigma = options.sigma === undefined ? 0.01 * range : checkPositive('sigma', options.sigma);
-  const padding = options.padding === undefined ? 5 * sigma : checkPositive('padding', options.padding, true);
+  const sigma = options.sigma ?? 0.01 * range;
+  const padding = options.padding ?? 5 * sigma;
   const grid = new Float64Array(gridPoints);
   const spacing = (hi - lo + 2 * padding) / (gridPoints - 1);
   for (let g = 0; g < gridPoints; g++) grid[g] = lo - padding + g * spacing;
