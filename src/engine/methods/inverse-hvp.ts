@@ -11,7 +11,8 @@ export const inverseHvp: Method<SpecOf<'inverse_hvp'>> = async (ctx, spec) => {
   const n = ctx.objective.numParams;
   const maxIter = spec.maxIter ?? Math.min(10 * n, 10000);
   const vectors = ctx.vectors!;
-  ctx.progress.plan(vectors.length * Math.min(maxIter, n));
+  // CG uses at most min(maxIter, n) iterations plus one product for the true residual.
+  ctx.progress.plan(vectors.length * (Math.min(maxIter, n) + 1));
   const operator = ctx.operator(spec.curvature);
   const solutions: Float64Array[] = [];
   const solves = [];

@@ -1,0 +1,99 @@
+/**
+ * `hessian compute` end to end in a child process: the files it writes, and one-line errors with a non-zero exit
+ * (never a stack trace) for bad arguments.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { parseNpy } from '../../../src/engine/data/npy.js';
+import { GOLDEN_DIR, loadGoldenCase, relativeError } from '../../helpers/golden.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve(import.meta.dirname, '../../../bin/hessian.js');
+const CASE = path.join(GOLDEN_DIR, 'mlp_tanh_cce_fused');
+
+async function hessian(args: string[]) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, HESSIAN_DEBUG: '' } });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+describe('hessian compute', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await rm(d, { recursive: true, force: true });
+  });
+
+  it('writes result.json and hessian.npy matching the float64 reference', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
+    dirs.push(out);
+    const r = await hessian([
+      'compute',
+      '--model', path.join(CASE, 'model.json'),
+      '--inputs', path.join(CASE, 'inputs.npy'),
+      '--targets', path.join(CASE, 'targets.npy'),
+      '--loss', 'categorical_crossentropy',
+      '--method', 'hessian',
+      '--backend', 'cpu',
+      '--out', out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await readdir(out)).sort(), ['hessian.npy', 'result.json']);
+    const result = JSON.parse(await readFile(path.join(out, 'result.json'), 'utf8'));
+    assert.equal(result.method, 'hessian');
+    assert.equal(result.numParams, 51);
+    assert.equal(result.backend, 'cpu');
+    assert.equal(result.verification.passed, true);
+    assert.deepEqual(result.parameters[0], { name: 'dense/kernel', layer: 'dense', shape: [4, 6], offset: 0, size: 24 });
+    assert.deepEqual(result.artifacts[0], { name: 'hessian.npy', shape: [51, 51], dtype: 'float32', bytes: 128 + 51 * 51 * 4 });
+    const h = parseNpy(new Uint8Array(await readFile(path.join(out, 'hessian.npy'))));
+    assert.deepEqual(h.shape, [51, 51]);
+    // Float32 through two layers: 1e-4 relative Frobenius error.
+    assert.ok(relativeError(h.data as Float32Array, loadGoldenCase('mlp_tanh_cce_fused').hessian) <= 1e-4);
+  });
+
+  it('writes eigenvalues into result.json and eigenvectors.npy for eigen', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
+    dirs.push(out);
+    const r = await hessian([
+      'compute', '--model', path.join(CASE, 'model.json'), '--inputs', path.join(CASE, 'inputs.npy'),
+      '--targets', path.join(CASE, 'targets.npy'), '--loss', 'categorical_crossentropy', '--method', 'eigen',
+      '--k', '2', '--backend', 'cpu', '--out', out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(await readFile(path.join(out, 'result.json'), 'utf8'));
+    assert.equal(result.summary.eigenvalues.length, 2);
+    const ref = loadGoldenCase('mlp_tanh_cce_fused').eigenvalues;
+    assert.ok(Math.abs(result.summary.eigenvalues[0] - ref[ref.length - 1]) <= 1e-3 * Math.abs(ref[ref.length - 1]));
+    const v = parseNpy(new Uint8Array(await readFile(path.join(out, 'eigenvectors.npy'))));
+    assert.deepEqual(v.shape, [2, 51]);
+  });
+
+  for (const [what, args, message] of [
+    ['an unknown method', ['--method', 'nope'], /method\.name: Invalid/],
+    ['an unknown loss', ['--loss', 'mae', '--method', 'hessian'], /loss\.name: Invalid/],
+    ['a missing --out', ['--method', 'hessian', '--no-out'], /Unknown option '--no-out'/],
+    ['a non-numeric --k', ['--method', 'eigen', '--k', 'three'], /--k expects a number, got 'three'/],
+    ['a missing model file', ['--method', 'hessian', '--model', '/nonexistent/model.json'], /cannot read model '\/nonexistent\/model.json': ENOENT/],
+  ] as const) {
+    it(`rejects ${what} with a one-line error and a non-zero exit`, async () => {
+      const base = [
+        'compute', '--model', path.join(CASE, 'model.json'), '--inputs', path.join(CASE, 'inputs.npy'),
+        '--targets', path.join(CASE, 'targets.npy'), '--loss', 'categorical_crossentropy', '--out', os.tmpdir(),
+      ];
+      const r = await hessian([...base, ...args]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line, got:\n${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    });
+  }
+});
