@@ -7,6 +7,11 @@ export interface ModelCase {
   inputShape: number[];
   /** Embedding models take integer ids below this bound. */
   vocabulary?: number;
+  /**
+   * Not twice continuously differentiable (relu-like kinks, max pooling, elu/selu's jump in f''): finite
+   * differences need a step small enough not to straddle a kink.
+   */
+  kinked?: boolean;
 }
 
 export const TFJS_ACTIVATIONS = [
@@ -36,6 +41,7 @@ function sequential(layers: tf.layers.Layer[]): tf.LayersModel {
 const mlp = (activation: (typeof TFJS_ACTIVATIONS)[number]): ModelCase => ({
   name: `mlp_${activation}`,
   inputShape: [4],
+  kinked: ['relu', 'relu6', 'hardSigmoid', 'elu', 'selu'].includes(activation),
   build: () =>
     sequential([L.dense({ inputShape: [4], units: 5, activation }), L.dense({ units: 3, activation })]),
 });
@@ -44,6 +50,7 @@ export const MODEL_CASES: ModelCase[] = [
   ...TFJS_ACTIVATIONS.map(mlp),
   {
     name: 'conv2d_same_stride2_maxpool_same',
+    kinked: true,
     inputShape: [7, 7, 2],
     build: () =>
       sequential([
@@ -62,6 +69,7 @@ export const MODEL_CASES: ModelCase[] = [
   },
   {
     name: 'conv2d_dilated_nobias_avgpool_same_stride1_gap',
+    kinked: true,
     inputShape: [6, 5, 2],
     build: () =>
       sequential([
@@ -80,6 +88,7 @@ export const MODEL_CASES: ModelCase[] = [
   },
   {
     name: 'conv2d_same_odd_avgpool_same_maxpool_valid_batchnorm',
+    kinked: true,
     inputShape: [5, 5, 1],
     build: () =>
       sequential([
@@ -93,6 +102,7 @@ export const MODEL_CASES: ModelCase[] = [
   },
   {
     name: 'conv1d_dilated_same_pool1d_strided_gap1d',
+    kinked: true,
     inputShape: [9, 3],
     build: () =>
       sequential([
@@ -167,6 +177,7 @@ export const MODEL_CASES: ModelCase[] = [
   },
   {
     name: 'embedding_gap1d',
+    kinked: true,
     inputShape: [4],
     vocabulary: 7,
     build: () =>
@@ -178,6 +189,7 @@ export const MODEL_CASES: ModelCase[] = [
   },
   {
     name: 'functional_add_concatenate_activation_softmax',
+    kinked: true,
     inputShape: [4],
     build: () => {
       const input = tf.input({ shape: [4] });
@@ -193,6 +205,7 @@ export const MODEL_CASES: ModelCase[] = [
   },
   {
     name: 'functional_concatenate_middle_axis',
+    kinked: true,
     inputShape: [2, 3],
     build: () => {
       const input = tf.input({ shape: [2, 3] });
