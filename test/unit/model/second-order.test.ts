@@ -55,7 +55,7 @@ function setup(artifacts: ModelArtifacts, c: ModelCase, seed: number): Setup {
     const t = tf.tensor(targets, logits.shape);
     if (finalActivation === 'softmax') {
       const probabilities = tf.div(t, tf.sum(t, -1, true));
-      return tf.neg(tf.mean(tf.sum(tf.mul(probabilities, logSoftmax(logits)), -1)));
+      return tf.neg(tf.mean(tf.sum(tf.mul(probabilities, logSoftmax(logits)), -1))) as tf.Scalar;
     }
     if (finalActivation === 'sigmoid') return tf.mean(tf.sub(tf.softplus(logits), tf.mul(t, logits)));
     return tf.mean(tf.square(tf.sub(logits, t)));
