@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { FinalActivation } from '../model/forward.js';
 import type { LossSpec } from '../spec.js';
 
-/** How the network's last activation reaches the loss: fused into a cross-entropy, or applied before it. */
-export type FinalActivation = 'softmax' | 'sigmoid' | 'linear';
+export type { FinalActivation };
 
 /**
  * A loss of the logits: `logits` is the network output split before a final softmax/sigmoid (named by
