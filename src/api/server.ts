@@ -17,7 +17,7 @@ export interface ServerOptions {
 export async function buildServer(
   config: Readonly<Config>,
   opts: ServerOptions = {},
-): Promise<FastifyInstance> {
+): Promise<{ server: FastifyInstance; services: Services }> {
   const services = opts.services ?? (await createServices(config));
   const server = Fastify({
     logger: opts.logger ?? {
@@ -31,11 +31,10 @@ export async function buildServer(
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
-    disableRequestLogging: false,
   });
   server.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
   await server.register(app, { services, closeServices: opts.services === undefined });
-  return server;
+  return { server, services };
 }

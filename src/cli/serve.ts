@@ -86,8 +86,8 @@ export async function main(argv: string[]): Promise<number> {
     logger.info({ workerPid: worker.pid }, 'started an embedded worker process');
   }
 
-  const server = await buildServer(config);
-  const stopSweeper = startSweeper(server.svc.store, server.svc.meta, logger);
+  const { server, services } = await buildServer(config);
+  const stopSweeper = startSweeper(services.store, services.meta, logger);
   let address: string;
   try {
     address = await server.listen({ port: config.port, host: config.host });

@@ -28,7 +28,7 @@ const arrays: FastifyPluginAsyncZod = async (app) => {
         description:
           'multipart/form-data with one `array` part (.npy), or a JSON body `{data: [[...], ...]}`.',
         consumes: ['application/json', 'multipart/form-data'],
-        body: arrayJsonBodySchema.optional(),
+        body: arrayJsonBodySchema.nullish(),
         response: {
           200: arraySchema,
           201: arraySchema,

@@ -33,7 +33,7 @@ const datasets: FastifyPluginAsyncZod = async (app) => {
           '`inputs` and `targets` (or `x` and `y`); or a JSON body `{inputs, targets}` of nested arrays. ' +
           'Identical content gives the same id (200).',
         consumes: ['application/json', 'multipart/form-data'],
-        body: datasetJsonBodySchema.optional(),
+        body: datasetJsonBodySchema.nullish(),
         response: {
           200: datasetSchema,
           201: datasetSchema,

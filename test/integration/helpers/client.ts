@@ -1,0 +1,101 @@
+/** A small HTTP client for the tests, over fetch, plus golden-fixture uploads. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GOLDEN_DIR } from '../../helpers/golden.js';
+import { parseNpy } from '../../../src/engine/data/npy.js';
+import type { NdArray } from '../../../src/engine/ndarray.js';
+
+export interface Reply<T = any> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export class Client {
+  constructor(
+    readonly base: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
+
+  async request<T = any>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Reply<T>> {
+    const init: RequestInit = { method, headers: { ...this.headers, ...headers } };
+    if (body instanceof FormData) init.body = body;
+    else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      (init.headers as Record<string, string>)['content-type'] = 'application/json';
+    }
+    const res = await fetch(this.base + path, init);
+    const type = res.headers.get('content-type') ?? '';
+    const parsed = type.includes('json') ? await res.json() : new Uint8Array(await res.arrayBuffer());
+    return { status: res.status, headers: res.headers, body: parsed as T };
+  }
+
+  get<T = any>(path: string, headers?: Record<string, string>) {
+    return this.request<T>('GET', path, undefined, headers);
+  }
+
+  post<T = any>(path: string, body: unknown, headers?: Record<string, string>) {
+    return this.request<T>('POST', path, body, headers);
+  }
+
+  delete<T = any>(path: string) {
+    return this.request<T>('DELETE', path);
+  }
+
+  /** Polls a job until `until(status)` holds (default: a final status). */
+  async waitForJob(
+    id: string,
+    timeoutMs = 60_000,
+    until = (s: string) => ['succeeded', 'failed', 'cancelled'].includes(s),
+  ) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await this.get(`/v1/jobs/${id}`);
+      if (r.status !== 200) throw new Error(`GET job ${id}: ${r.status} ${JSON.stringify(r.body)}`);
+      if (until(r.body.status)) return r.body;
+      if (Date.now() > deadline) throw new Error(`job ${id} still ${r.body.status} after ${timeoutMs} ms`);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+  }
+
+  async download(href: string): Promise<NdArray> {
+    const r = await this.get(href);
+    if (r.status !== 200) throw new Error(`download ${href}: ${r.status}`);
+    return parseNpy(r.body as Uint8Array);
+  }
+}
+
+export function fileBlob(path: string): Blob {
+  return new Blob([readFileSync(path)]);
+}
+
+/** Uploads a golden case's model and batch; returns their ids and the case's loss spec. */
+export async function uploadGolden(client: Client, caseName: string) {
+  const dir = join(GOLDEN_DIR, caseName);
+  const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+  const form = new FormData();
+  form.append('model', fileBlob(join(dir, 'model.json')), 'model.json');
+  for (const group of modelJson.weightsManifest)
+    for (const p of group.paths) form.append('weights', fileBlob(join(dir, p)), p);
+  const model = await client.post('/v1/models', form);
+  if (model.status >= 300) throw new Error(`model upload: ${model.status} ${JSON.stringify(model.body)}`);
+  const data = new FormData();
+  data.append('inputs', fileBlob(join(dir, 'inputs.npy')), 'inputs.npy');
+  data.append('targets', fileBlob(join(dir, 'targets.npy')), 'targets.npy');
+  const dataset = await client.post('/v1/datasets', data);
+  if (dataset.status >= 300)
+    throw new Error(`dataset upload: ${dataset.status} ${JSON.stringify(dataset.body)}`);
+  const spec = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
+  return {
+    modelId: model.body.id as string,
+    datasetId: dataset.body.id as string,
+    numParams: model.body.numParams as number,
+    loss: spec.loss,
+    parameters: spec.parameters as { include: string[] } | undefined,
+  };
+}
