@@ -1,8 +1,8 @@
 /**
  * Activations built only from ops whose gradients stay correct when differentiated again (see
- * `autodiff/register-all.ts`). Kinks use relu/minimum rather than `where`/`clipByValue`, whose boolean
- * intermediates break nested differentiation; softmax shifts by a row maximum read from the data as a constant,
- * so no max op enters the tape.
+ * `autodiff/register-all.ts`). Kinks are written with relu/minimum; elu and selu never evaluate exp at large
+ * positive inputs (an unselected `where` branch there would turn gradients into 0·∞ = NaN); softmax shifts by a
+ * row maximum read from the data as a constant, so no max op enters the tape.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ActivationName } from './activation-names.js';
