@@ -20,11 +20,16 @@ for (const backend of backends) {
     for (const name of names) {
       const c = loadGoldenCase(name);
       const r = await compute({ ...c.request, method: { name: method } }, { backend });
-      errors.push([relativeError(r.arrays[`${method}.npy`].data, method === 'hessian' ? c.hessian : c.ggn), name]);
+      errors.push([
+        relativeError(r.arrays[`${method}.npy`].data, method === 'hessian' ? c.hessian : c.ggn),
+        name,
+      ]);
     }
     errors.sort((a, b) => a[0] - b[0]);
     const [max, worst] = errors[errors.length - 1];
     const median = errors[Math.floor(errors.length / 2)][0];
-    console.log(`| ${backend} | ${method} | ${median.toExponential(1)} | ${max.toExponential(1)} | ${worst} |`);
+    console.log(
+      `| ${backend} | ${method} | ${median.toExponential(1)} | ${max.toExponential(1)} | ${worst} |`,
+    );
   }
 }

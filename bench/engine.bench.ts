@@ -96,7 +96,9 @@ async function measure(name: string, req: Omit<ComputeRequest, 'method'>, backen
 
 const requested = process.argv.slice(2) as BackendChoice[];
 const backends: BackendChoice[] = requested.length > 0 ? requested : ['cpu', 'wasm'];
-console.log(`Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, batch ${BATCH}\n`);
+console.log(
+  `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, batch ${BATCH}\n`,
+);
 console.log('| backend | model | P | gradient ms | HVP ms | HVP / gradient | full Hessian |');
 console.log('|---|---|---|---|---|---|---|');
 for (const backend of backends) {

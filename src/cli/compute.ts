@@ -62,7 +62,8 @@ const OPTIONS = {
 function number(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} expects a number, got '${value}'`);
+  if (value.trim() === '' || !Number.isFinite(n))
+    throw new UsageError(`--${name} expects a number, got '${value}'`);
   return n;
 }
 
@@ -75,7 +76,9 @@ async function readInput(file: string, what: string): Promise<Uint8Array> {
   try {
     return new Uint8Array(await readFile(file));
   } catch (e) {
-    throw new UsageError(`cannot read ${what} '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(
+      `cannot read ${what} '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -96,7 +99,10 @@ async function readModel(file: string): Promise<ModelArtifacts> {
       if (typeof shard !== 'string') continue;
       const resolved = path.resolve(dir, shard);
       if (path.dirname(resolved) !== path.resolve(dir)) {
-        throw new EngineError('invalid_model', `weight shard path '${shard}' must name a file next to model.json`);
+        throw new EngineError(
+          'invalid_model',
+          `weight shard path '${shard}' must name a file next to model.json`,
+        );
       }
       try {
         weights.set(shard, new Uint8Array(await readFile(resolved)));
@@ -146,7 +152,10 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
     targets = decodeArrayFile(await readInput(targetsPath, 'targets'), targetsPath);
   }
   const vectors = v.vectors ? decodeArrayFile(await readInput(v.vectors, 'vectors'), v.vectors) : undefined;
-  const loss: Record<string, unknown> = { name: required('loss', v.loss), fromLogits: v['from-logits'] ?? false };
+  const loss: Record<string, unknown> = {
+    name: required('loss', v.loss),
+    fromLogits: v['from-logits'] ?? false,
+  };
   if (v.reduction) loss.reduction = v.reduction;
   if (v.l2 !== undefined) loss.l2 = number('l2', v.l2);
   if (v.delta !== undefined) loss.delta = number('delta', v.delta);
@@ -179,7 +188,10 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
     artifacts.push({ name, shape: array.shape, dtype: array.dtype, bytes: bytes.length });
   }
   const { arrays: _arrays, ...json } = result;
-  await writeFileAtomic(path.join(out, 'result.json'), JSON.stringify({ ...json, artifacts }, null, 2) + '\n');
+  await writeFileAtomic(
+    path.join(out, 'result.json'),
+    JSON.stringify({ ...json, artifacts }, null, 2) + '\n',
+  );
   return result;
 }
 

@@ -53,7 +53,10 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   if (choice === 'tensorflow' || choice === 'auto') {
     const native = loadNative();
     if ('pkg' in native && (await tf.setBackend('tensorflow'))) {
-      info = { name: 'tensorflow', device: native.pkg.endsWith('-gpu') ? 'tensorflow (GPU)' : 'tensorflow (CPU)' };
+      info = {
+        name: 'tensorflow',
+        device: native.pkg.endsWith('-gpu') ? 'tensorflow (GPU)' : 'tensorflow (CPU)',
+      };
     } else if (choice === 'tensorflow') {
       throw new EngineError(
         'backend_unavailable',
@@ -64,7 +67,10 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   if (!info && (choice === 'wasm' || choice === 'auto')) {
     if (await useWasm()) info = { name: 'wasm', device: 'wasm (WebAssembly)' };
     else if (choice === 'wasm') {
-      throw new EngineError('backend_unavailable', 'The wasm backend did not initialise; choose cpu instead.');
+      throw new EngineError(
+        'backend_unavailable',
+        'The wasm backend did not initialise; choose cpu instead.',
+      );
     }
   }
   if (!info) {

@@ -89,7 +89,9 @@ export async function compute(req: ComputeRequest, opts: EngineComputeOptions = 
           `${(100 * directional.relativeError).toFixed(2)}% (tolerance ${(100 * directional.tolerance).toFixed(1)}%).`,
       );
     } else if (directional.inconclusive) {
-      warnings.push('The directional finite-difference check was inconclusive (a kink lies within its step).');
+      warnings.push(
+        'The directional finite-difference check was inconclusive (a kink lies within its step).',
+      );
     }
     const verification: Verification = {
       symmetryResidual: output.symmetryResidual,
@@ -107,7 +109,12 @@ export async function compute(req: ComputeRequest, opts: EngineComputeOptions = 
       numParams: prepared.numParams,
       parameters: prepared.layout,
       backend: backend.name,
-      summary: { ...output.summary, numExamples: prepared.numExamples, seed: prepared.seed, loss: prepared.loss },
+      summary: {
+        ...output.summary,
+        numExamples: prepared.numExamples,
+        seed: prepared.seed,
+        loss: prepared.loss,
+      },
       verification,
       timings: {
         methodSeconds,

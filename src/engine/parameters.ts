@@ -24,4 +24,3 @@ export function selectParameters(model: ParsedModel, selection?: ParameterSelect
       return entry;
     });
 }
-

@@ -38,7 +38,12 @@ export interface PreparedRequest {
   denseBytes?: number;
 }
 
-function parseSpec<S extends z.ZodType>(schema: S, value: unknown, code: EngineErrorCode, what: string): z.output<S> {
+function parseSpec<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  code: EngineErrorCode,
+  what: string,
+): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((i) => `${[what, ...i.path].join('.')}: ${i.message}`);
@@ -53,7 +58,8 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
     ? parseSpec(parameterSelectionSchema, req.parameters, 'invalid_parameters', 'parameters')
     : undefined;
   const seed = req.seed ?? 0;
-  if (!Number.isInteger(seed)) throw new EngineError('invalid_method', `seed must be an integer, got ${seed}.`);
+  if (!Number.isInteger(seed))
+    throw new EngineError('invalid_method', `seed must be an integer, got ${seed}.`);
 
   const model = parseModel(req.model);
   const { numExamples } = checkBatch({
@@ -68,7 +74,8 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
 
   const layout = selectParameters(model, selection);
   const numParams = layout.reduce((n, p) => n + p.size, 0);
-  if (numParams === 0) throw new EngineError('invalid_parameters', 'The selection contains no trainable parameters.');
+  if (numParams === 0)
+    throw new EngineError('invalid_parameters', 'The selection contains no trainable parameters.');
 
   const prepared: PreparedRequest = { model, loss, method, selection, layout, numParams, numExamples, seed };
   const maxDenseBytes = opts.maxDenseBytes ?? DEFAULT_MAX_DENSE_BYTES;
@@ -80,7 +87,10 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
     prepared.vectors = requestVectors(method.name, numParams, req.vectors, method.vectors);
   }
   if (method.name === 'eigen' && method.k > numParams) {
-    throw new EngineError('invalid_method', `eigen: k = ${method.k} exceeds the number of parameters P = ${numParams}.`);
+    throw new EngineError(
+      'invalid_method',
+      `eigen: k = ${method.k} exceeds the number of parameters P = ${numParams}.`,
+    );
   }
   return prepared;
 }

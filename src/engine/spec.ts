@@ -15,7 +15,10 @@ export const LOSS_NAMES = [
 export const lossSpecSchema = z
   .object({
     name: z.enum(LOSS_NAMES).describe('Loss function, with Keras semantics (mean over examples).'),
-    fromLogits: z.boolean().default(false).describe('Targets are compared with logits rather than probabilities.'),
+    fromLogits: z
+      .boolean()
+      .default(false)
+      .describe('Targets are compared with logits rather than probabilities.'),
     reduction: z.enum(['mean', 'sum']).default('mean').describe('Mean over examples (Keras default) or sum.'),
     l2: z.number().min(0).default(0).describe('Adds l2 * 0.5 * ||theta||^2 over the selected parameters.'),
     delta: z.number().positive().default(1).describe('Huber loss threshold.'),
@@ -30,7 +33,9 @@ export const parameterSelectionSchema = z
       .array(z.string().min(1))
       .min(1)
       .optional()
-      .describe('Weight names (e.g. "dense_1/kernel") or layer names (e.g. "dense_1"); default: all trainable weights.'),
+      .describe(
+        'Weight names (e.g. "dense_1/kernel") or layer names (e.g. "dense_1"); default: all trainable weights.',
+      ),
   })
   .strict();
 export type ParameterSelection = z.output<typeof parameterSelectionSchema>;
@@ -40,7 +45,8 @@ const blocks = z
   .enum(['full', 'layer', 'weight'])
   .default('full')
   .describe('Full matrix, or block-diagonal by layer or by weight tensor (off-block entries are zero).');
-const probes = (d: number) => z.number().int().min(1).max(100000).default(d).describe('Number of random probes.');
+const probes = (d: number) =>
+  z.number().int().min(1).max(100000).default(d).describe('Number of random probes.');
 const vectors = z
   .array(z.array(z.number()))
   .min(1)
@@ -68,7 +74,13 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
       curvature,
       k: z.number().int().min(1).max(1000).default(3),
       which: z.enum(['largest', 'smallest', 'magnitude']).default('largest'),
-      maxIter: z.number().int().min(1).max(100000).optional().describe('Lanczos steps; default min(P, max(2k+20, 40)).'),
+      maxIter: z
+        .number()
+        .int()
+        .min(1)
+        .max(100000)
+        .optional()
+        .describe('Lanczos steps; default min(P, max(2k+20, 40)).'),
       tol: z.number().positive().default(1e-5).describe('Relative residual tolerance.'),
     })
     .strict(),
@@ -79,7 +91,11 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
       probes: probes(8),
       steps: z.number().int().min(2).max(1000).default(60).describe('Lanczos steps per probe.'),
       gridPoints: z.number().int().min(2).max(100000).default(400),
-      sigma: z.number().positive().optional().describe('Gaussian smoothing width; default 1% of the spectral range.'),
+      sigma: z
+        .number()
+        .positive()
+        .optional()
+        .describe('Gaussian smoothing width; default 1% of the spectral range.'),
     })
     .strict(),
   z
@@ -95,7 +111,11 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
   z
     .object({
       name: z.literal('finite_difference'),
-      step: z.number().positive().optional().describe('Base step; default cbrt(float32 eps) · max(1, |theta|∞).'),
+      step: z
+        .number()
+        .positive()
+        .optional()
+        .describe('Base step; default cbrt(float32 eps) · max(1, |theta|∞).'),
     })
     .strict(),
 ]);

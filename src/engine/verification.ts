@@ -77,7 +77,9 @@ export async function directionalCheck(
 export function assessSymmetry(residual: number | undefined, warnings: string[]): boolean {
   if (residual === undefined) return true;
   if (residual > SYMMETRY_TOLERANCE) {
-    warnings.push(`The dense result's symmetry residual ${residual.toExponential(2)} exceeds ${SYMMETRY_TOLERANCE}.`);
+    warnings.push(
+      `The dense result's symmetry residual ${residual.toExponential(2)} exceeds ${SYMMETRY_TOLERANCE}.`,
+    );
     return false;
   }
   return true;

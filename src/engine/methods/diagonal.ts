@@ -1,7 +1,5 @@
 import { exactDiagonal } from '../estimators/exact.js';
-import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
-import { guardBytes } from './guards.js';
-import { preferJacobian } from './ggn.js';
+import { explicitJacobianProducts, preferJacobian } from './ggn.js';
 import type { Method, SpecOf } from './method.js';
 
 /**
@@ -15,13 +13,9 @@ export const diagonal: Method<SpecOf<'diagonal'>> = async (ctx, spec) => {
   let algorithm: string;
   if (spec.curvature === 'ggn' && preferJacobian(ctx)) {
     algorithm = 'explicit-jacobian';
-    const rows = objective.numExamples * objective.outputsPerExample;
-    guardBytes('The Jacobian', 2 * rows * n * 4, ctx.maxDenseBytes, 'Use a smaller batch.');
-    ctx.progress.plan(rows + objective.outputsPerExample);
-    const factors = await explicitGgnFactors(objective, ctx.progress);
-    const hj = lossHessianTimesJacobian(factors, n);
+    const { rows, jacobian, hj } = await explicitJacobianProducts(ctx);
     for (let r = 0; r < rows; r++) {
-      for (let i = 0; i < n; i++) diag[i] += factors.jacobian[r * n + i] * hj[r * n + i];
+      for (let i = 0; i < n; i++) diag[i] += jacobian[r * n + i] * hj[r * n + i];
     }
     if (objective.l2 > 0) for (let i = 0; i < n; i++) diag[i] += objective.l2;
   } else {

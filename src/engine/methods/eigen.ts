@@ -28,7 +28,11 @@ export const eigen: Method<SpecOf<'eigen'>> = async (ctx, spec) => {
       converged: r.converged,
     },
     arrays: {
-      'eigenvalues.npy': { dtype: 'float32', shape: [r.eigenvalues.length], data: Float32Array.from(r.eigenvalues) },
+      'eigenvalues.npy': {
+        dtype: 'float32',
+        shape: [r.eigenvalues.length],
+        data: Float32Array.from(r.eigenvalues),
+      },
       'eigenvectors.npy': {
         dtype: 'float32',
         shape: [r.eigenvectors.length, n],

@@ -12,6 +12,20 @@ export function preferJacobian(ctx: MethodContext): boolean {
 }
 
 /**
+ * J and H_ℓ J from the explicit Jacobian (guarded, with progress planned): the shared first step of the dense GGN
+ * and its exact diagonal.
+ */
+export async function explicitJacobianProducts(ctx: MethodContext) {
+  const { objective } = ctx;
+  const n = objective.numParams;
+  const rows = objective.numExamples * objective.outputsPerExample;
+  guardBytes('The Jacobian', 2 * rows * n * 4, ctx.maxDenseBytes, 'Use a smaller batch.');
+  ctx.progress.plan(rows + objective.outputsPerExample);
+  const factors = await explicitGgnFactors(objective, ctx.progress);
+  return { rows, jacobian: factors.jacobian, hj: lossHessianTimesJacobian(factors, n) };
+}
+
+/**
  * Exact dense generalized Gauss–Newton Jᵀ H_ℓ J (+ l2·I), split at the logits. When N·C < P it is assembled
  * from the explicit Jacobian (N·C reverse passes and one matrix product); otherwise from P GGN-vector products.
  */
@@ -24,13 +38,9 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
   let algorithm: string;
   if (preferJacobian(ctx)) {
     algorithm = 'explicit-jacobian';
-    const rows = objective.numExamples * objective.outputsPerExample;
-    guardBytes('The Jacobian', 2 * rows * n * 4, ctx.maxDenseBytes, 'Use a smaller batch.');
-    ctx.progress.plan(rows + objective.outputsPerExample);
-    const factors = await explicitGgnFactors(objective, ctx.progress);
-    const hj = lossHessianTimesJacobian(factors, n);
+    const { rows, jacobian, hj } = await explicitJacobianProducts(ctx);
     matrix = readFloat32(() => {
-      const j = tf.tensor2d(factors.jacobian, [rows, n]);
+      const j = tf.tensor2d(jacobian, [rows, n]);
       const g = tf.matMul(j, tf.tensor2d(hj, [rows, n]), true, false);
       return objective.l2 > 0 ? tf.add(g, tf.mul(objective.l2, tf.eye(n))) : g;
     });

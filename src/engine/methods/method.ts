@@ -27,6 +27,9 @@ export interface MethodOutput {
   curvature: Curvature;
 }
 
-export type Method<S extends MethodSpec = MethodSpec> = (ctx: MethodContext, spec: S) => Promise<MethodOutput>;
+export type Method<S extends MethodSpec = MethodSpec> = (
+  ctx: MethodContext,
+  spec: S,
+) => Promise<MethodOutput>;
 
 export type SpecOf<N extends MethodSpec['name']> = Extract<MethodSpec, { name: N }>;

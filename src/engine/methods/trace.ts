@@ -12,7 +12,11 @@ export const trace: Method<SpecOf<'trace'>> = async (ctx, spec) => {
   const base = { curvature: spec.curvature, estimator: spec.estimator };
   if (spec.estimator === 'exact') {
     ctx.progress.plan(operator.size);
-    return { summary: { ...base, trace: await exactTrace(operator), standardError: 0 }, arrays: {}, curvature: spec.curvature };
+    return {
+      summary: { ...base, trace: await exactTrace(operator), standardError: 0 },
+      arrays: {},
+      curvature: spec.curvature,
+    };
   }
   ctx.progress.plan(spec.probes);
   if (spec.estimator === 'hutchinson') {

@@ -4,7 +4,11 @@ import type { Objective } from '../objective.js';
 import { readFloat64 } from '../tensor-io.js';
 
 /** J v, with J = ∂z/∂θ at θ₀, by the double-backward trick: J v = ∇_u ⟨Jᵀu, v⟩ (Jᵀu is linear in u). */
-export function jacobianVectorProduct(objective: Objective, direction: tf.Tensor, logitsShape: number[]): tf.Tensor {
+export function jacobianVectorProduct(
+  objective: Objective,
+  direction: tf.Tensor,
+  logitsShape: number[],
+): tf.Tensor {
   const vjp = (u: tf.Tensor) =>
     tf.grad((theta: tf.Tensor) => tf.sum(tf.mul(objective.logits(theta), u)) as tf.Scalar)(objective.theta);
   return tf.grad((u: tf.Tensor) => tf.sum(tf.mul(vjp(u), direction)) as tf.Scalar)(tf.zeros(logitsShape));
@@ -12,7 +16,9 @@ export function jacobianVectorProduct(objective: Objective, direction: tf.Tensor
 
 /** Jᵀ u: one reverse pass through the network. */
 export function vectorJacobianProduct(objective: Objective, u: tf.Tensor): tf.Tensor {
-  return tf.grad((theta: tf.Tensor) => tf.sum(tf.mul(objective.logits(theta), u)) as tf.Scalar)(objective.theta);
+  return tf.grad((theta: tf.Tensor) => tf.sum(tf.mul(objective.logits(theta), u)) as tf.Scalar)(
+    objective.theta,
+  );
 }
 
 /** H_ℓ w: the Hessian of the loss with respect to the logits (block-diagonal by example) times w. */

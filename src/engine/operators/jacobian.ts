@@ -18,7 +18,10 @@ export interface ExplicitGgnFactors {
   lossHessians: Float64Array;
 }
 
-export async function explicitGgnFactors(objective: Objective, progress: Progress): Promise<ExplicitGgnFactors> {
+export async function explicitGgnFactors(
+  objective: Objective,
+  progress: Progress,
+): Promise<ExplicitGgnFactors> {
   const numExamples = objective.numExamples;
   const outputs = objective.outputsPerExample;
   const rows = numExamples * outputs;

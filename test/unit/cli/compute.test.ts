@@ -18,7 +18,9 @@ const CASE = path.join(GOLDEN_DIR, 'mlp_tanh_cce_fused');
 
 async function hessian(args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, HESSIAN_DEBUG: '' } });
+    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+      env: { ...process.env, HESSIAN_DEBUG: '' },
+    });
     return { code: 0, stdout, stderr };
   } catch (e) {
     const err = e as { code: number; stdout: string; stderr: string };
@@ -37,13 +39,20 @@ describe('hessian compute', () => {
     dirs.push(out);
     const r = await hessian([
       'compute',
-      '--model', path.join(CASE, 'model.json'),
-      '--inputs', path.join(CASE, 'inputs.npy'),
-      '--targets', path.join(CASE, 'targets.npy'),
-      '--loss', 'categorical_crossentropy',
-      '--method', 'hessian',
-      '--backend', 'cpu',
-      '--out', out,
+      '--model',
+      path.join(CASE, 'model.json'),
+      '--inputs',
+      path.join(CASE, 'inputs.npy'),
+      '--targets',
+      path.join(CASE, 'targets.npy'),
+      '--loss',
+      'categorical_crossentropy',
+      '--method',
+      'hessian',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
     ]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((await readdir(out)).sort(), ['hessian.npy', 'result.json']);
@@ -52,8 +61,19 @@ describe('hessian compute', () => {
     assert.equal(result.numParams, 51);
     assert.equal(result.backend, 'cpu');
     assert.equal(result.verification.passed, true);
-    assert.deepEqual(result.parameters[0], { name: 'dense/kernel', layer: 'dense', shape: [4, 6], offset: 0, size: 24 });
-    assert.deepEqual(result.artifacts[0], { name: 'hessian.npy', shape: [51, 51], dtype: 'float32', bytes: 128 + 51 * 51 * 4 });
+    assert.deepEqual(result.parameters[0], {
+      name: 'dense/kernel',
+      layer: 'dense',
+      shape: [4, 6],
+      offset: 0,
+      size: 24,
+    });
+    assert.deepEqual(result.artifacts[0], {
+      name: 'hessian.npy',
+      shape: [51, 51],
+      dtype: 'float32',
+      bytes: 128 + 51 * 51 * 4,
+    });
     const h = parseNpy(new Uint8Array(await readFile(path.join(out, 'hessian.npy'))));
     assert.deepEqual(h.shape, [51, 51]);
     // Float32 through two layers: 1e-4 relative Frobenius error.
@@ -64,15 +84,31 @@ describe('hessian compute', () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
     dirs.push(out);
     const r = await hessian([
-      'compute', '--model', path.join(CASE, 'model.json'), '--inputs', path.join(CASE, 'inputs.npy'),
-      '--targets', path.join(CASE, 'targets.npy'), '--loss', 'categorical_crossentropy', '--method', 'eigen',
-      '--k', '2', '--backend', 'cpu', '--out', out,
+      'compute',
+      '--model',
+      path.join(CASE, 'model.json'),
+      '--inputs',
+      path.join(CASE, 'inputs.npy'),
+      '--targets',
+      path.join(CASE, 'targets.npy'),
+      '--loss',
+      'categorical_crossentropy',
+      '--method',
+      'eigen',
+      '--k',
+      '2',
+      '--backend',
+      'cpu',
+      '--out',
+      out,
     ]);
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(await readFile(path.join(out, 'result.json'), 'utf8'));
     assert.equal(result.summary.eigenvalues.length, 2);
     const ref = loadGoldenCase('mlp_tanh_cce_fused').eigenvalues;
-    assert.ok(Math.abs(result.summary.eigenvalues[0] - ref[ref.length - 1]) <= 1e-3 * Math.abs(ref[ref.length - 1]));
+    assert.ok(
+      Math.abs(result.summary.eigenvalues[0] - ref[ref.length - 1]) <= 1e-3 * Math.abs(ref[ref.length - 1]),
+    );
     const v = parseNpy(new Uint8Array(await readFile(path.join(out, 'eigenvectors.npy'))));
     assert.deepEqual(v.shape, [2, 51]);
   });
@@ -82,12 +118,25 @@ describe('hessian compute', () => {
     ['an unknown loss', ['--loss', 'mae', '--method', 'hessian'], /loss\.name: Invalid/],
     ['a missing --out', ['--method', 'hessian', '--no-out'], /Unknown option '--no-out'/],
     ['a non-numeric --k', ['--method', 'eigen', '--k', 'three'], /--k expects a number, got 'three'/],
-    ['a missing model file', ['--method', 'hessian', '--model', '/nonexistent/model.json'], /cannot read model '\/nonexistent\/model.json': ENOENT/],
+    [
+      'a missing model file',
+      ['--method', 'hessian', '--model', '/nonexistent/model.json'],
+      /cannot read model '\/nonexistent\/model.json': ENOENT/,
+    ],
   ] as const) {
     it(`rejects ${what} with a one-line error and a non-zero exit`, async () => {
       const base = [
-        'compute', '--model', path.join(CASE, 'model.json'), '--inputs', path.join(CASE, 'inputs.npy'),
-        '--targets', path.join(CASE, 'targets.npy'), '--loss', 'categorical_crossentropy', '--out', os.tmpdir(),
+        'compute',
+        '--model',
+        path.join(CASE, 'model.json'),
+        '--inputs',
+        path.join(CASE, 'inputs.npy'),
+        '--targets',
+        path.join(CASE, 'targets.npy'),
+        '--loss',
+        'categorical_crossentropy',
+        '--out',
+        os.tmpdir(),
       ];
       const r = await hessian([...base, ...args]);
       assert.notEqual(r.code, 0);

@@ -28,7 +28,6 @@ async function denseModel(units: number, activation: 'linear' | 'sigmoid' | 'sof
 
 const f32 = (shape: number[], data: Float32Array): NdArray => ({ dtype: 'float32', shape, data });
 
-
 /** θ = (W row-major [D, K], b [K]): entry (d, k) of x̃ = [x, 1] sits at d·K + k, the bias at D·K + k. */
 function index(d: number, k: number, K: number): number {
   return d < D ? d * K + k : D * K + k;
@@ -88,7 +87,8 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const p = 1 / (1 + Math.exp(-logits(x, n, kernel, bias, 1)[0]));
         for (let a = 0; a <= D; a++) {
           for (let b = 0; b <= D; b++) {
-            expected[index(a, 0, 1) * P + index(b, 0, 1)] += (p * (1 - p) * xTilde(x, n, a) * xTilde(x, n, b)) / N;
+            expected[index(a, 0, 1) * P + index(b, 0, 1)] +=
+              (p * (1 - p) * xTilde(x, n, a) * xTilde(x, n, b)) / N;
           }
         }
       }

@@ -79,7 +79,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const got = e.summary.eigenvalues as number[];
         top.forEach((lambda, i) => {
           // Lanczos in float64 on float32 products: 1e-3 of the spectral radius.
-          assert.ok(Math.abs(got[i] - lambda) <= 1e-3 * radius, `λ${i}: ${got[i]} vs ${lambda} (ρ = ${radius})`);
+          assert.ok(
+            Math.abs(got[i] - lambda) <= 1e-3 * radius,
+            `λ${i}: ${got[i]} vs ${lambda} (ρ = ${radius})`,
+          );
         });
 
         const fd = await compute({ ...c.request, method: { name: 'finite_difference' } }, { backend });

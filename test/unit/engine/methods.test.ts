@@ -13,7 +13,8 @@ import { loadGoldenCase, matvec, relativeError } from '../../helpers/golden.js';
 
 const c = loadGoldenCase('mlp_tanh_cce_fused');
 const P = c.numParams;
-const trace = (m: Float64Array) => Array.from({ length: P }, (_, i) => m[i * P + i]).reduce((a, b) => a + b, 0);
+const trace = (m: Float64Array) =>
+  Array.from({ length: P }, (_, i) => m[i * P + i]).reduce((a, b) => a + b, 0);
 const ones = [Array.from({ length: P }, (_, i) => Math.sin(i + 1))];
 
 const SPECS: Record<string, MethodSpecInput> = {
@@ -94,12 +95,15 @@ describe('engine methods', () => {
     await assert.rejects(
       compute({ ...c.request, method: { name: 'hessian' } }, { maxDenseBytes: 1000 }),
       (e: unknown) =>
-        e instanceof EngineError && e.code === 'too_large' && /51×51 float32 matrix needs 11 KiB, above the limit of 1 KiB/.test(e.message),
+        e instanceof EngineError &&
+        e.code === 'too_large' &&
+        /51×51 float32 matrix needs 11 KiB, above the limit of 1 KiB/.test(e.message),
     );
   });
 
   it('gives the same stochastic estimate for the same seed and a different one for another seed', async () => {
-    const run = (seed: number) => compute({ ...c.request, method: { name: 'trace', estimator: 'hutchinson', probes: 5 }, seed });
+    const run = (seed: number) =>
+      compute({ ...c.request, method: { name: 'trace', estimator: 'hutchinson', probes: 5 }, seed });
     const [a, b, d] = [await run(1), await run(1), await run(2)];
     assert.equal(a.summary.trace, b.summary.trace);
     assert.notEqual(a.summary.trace, d.summary.trace);
@@ -107,8 +111,14 @@ describe('engine methods', () => {
 
   it("converges to the exact trace as Hutchinson's probes grow, within 4 standard errors", async () => {
     const exact = trace(c.hessian);
-    const few = await compute({ ...c.request, method: { name: 'trace', estimator: 'hutchinson', probes: 4 } });
-    const many = await compute({ ...c.request, method: { name: 'trace', estimator: 'hutchinson', probes: 400 } });
+    const few = await compute({
+      ...c.request,
+      method: { name: 'trace', estimator: 'hutchinson', probes: 4 },
+    });
+    const many = await compute({
+      ...c.request,
+      method: { name: 'trace', estimator: 'hutchinson', probes: 400 },
+    });
     const errFew = Math.abs((few.summary.trace as number) - exact);
     const errMany = Math.abs((many.summary.trace as number) - exact);
     assert.ok(errMany < errFew, `error ${errMany} at 400 probes vs ${errFew} at 4`);
@@ -117,7 +127,10 @@ describe('engine methods', () => {
 
   it('Hutch++ is exact when its sketch spans the operator (probes ≥ 3P), and the exact trace matches', async () => {
     const exact = trace(c.hessian);
-    const hpp = await compute({ ...c.request, method: { name: 'trace', estimator: 'hutchpp', probes: 3 * P } });
+    const hpp = await compute({
+      ...c.request,
+      method: { name: 'trace', estimator: 'hutchpp', probes: 3 * P },
+    });
     // Float32 products: 1e-5 relative.
     assert.ok(Math.abs((hpp.summary.trace as number) - exact) <= 1e-5 * Math.abs(exact) + 1e-6);
     const ex = await compute({ ...c.request, method: { name: 'trace', estimator: 'exact' } });
@@ -139,32 +152,49 @@ describe('engine methods', () => {
     const grid = s.arrays['density_grid.npy'].data;
     const density = s.arrays['density.npy'].data;
     let integral = 0;
-    for (let i = 1; i < grid.length; i++) integral += 0.5 * (density[i] + density[i - 1]) * (grid[i] - grid[i - 1]);
+    for (let i = 1; i < grid.length; i++)
+      integral += 0.5 * (density[i] + density[i - 1]) * (grid[i] - grid[i - 1]);
     assert.ok(Math.abs(integral - 1) < 1e-3, `density integrates to ${integral}`);
   });
 
   it('finds the smallest and largest-magnitude eigenvalues against the reference spectrum', async () => {
     const ref = Array.from(c.eigenvalues);
     const radius = Math.max(Math.abs(ref[0]), Math.abs(ref[P - 1]));
-    const small = await compute({ ...c.request, method: { name: 'eigen', k: 2, which: 'smallest', maxIter: P } });
+    const small = await compute({
+      ...c.request,
+      method: { name: 'eigen', k: 2, which: 'smallest', maxIter: P },
+    });
     assert.ok(Math.abs((small.summary.eigenvalues as number[])[0] - ref[0]) <= 1e-3 * radius);
-    const mag = await compute({ ...c.request, method: { name: 'eigen', k: 1, which: 'magnitude', maxIter: P } });
+    const mag = await compute({
+      ...c.request,
+      method: { name: 'eigen', k: 1, which: 'magnitude', maxIter: P },
+    });
     assert.ok(Math.abs(Math.abs((mag.summary.eigenvalues as number[])[0]) - radius) <= 1e-3 * radius);
     for (const r of mag.summary.residualNorms as number[]) assert.ok(r <= 1e-3 * radius);
   });
 
   it('restricts the Hessian to selected parameters and zeroes off-block entries for blocks: layer', async () => {
-    const sub = await compute({ ...c.request, method: { name: 'hessian' }, parameters: { include: ['dense_1'] } });
+    const sub = await compute({
+      ...c.request,
+      method: { name: 'hessian' },
+      parameters: { include: ['dense_1'] },
+    });
     const first = 4 * 6 + 6; // dense/kernel [4,6] + dense/bias [6]
     const n = P - first;
     assert.equal(sub.numParams, n);
-    const ref = Float64Array.from({ length: n * n }, (_, k) => c.hessian[(first + Math.floor(k / n)) * P + first + (k % n)]);
+    const ref = Float64Array.from(
+      { length: n * n },
+      (_, k) => c.hessian[(first + Math.floor(k / n)) * P + first + (k % n)],
+    );
     assert.ok(relativeError(sub.arrays['hessian.npy'].data, ref) <= 1e-4);
 
     const blocks = await compute({ ...c.request, method: { name: 'hessian', blocks: 'layer' } });
     const h = blocks.arrays['hessian.npy'].data;
     assert.equal(h[0 * P + first], 0, 'cross-layer entry is zero');
-    assert.ok(Math.abs(h[first * P + first] - c.hessian[first * P + first]) <= 1e-4 * Math.abs(c.hessian[first * P + first]) + 1e-7);
+    assert.ok(
+      Math.abs(h[first * P + first] - c.hessian[first * P + first]) <=
+        1e-4 * Math.abs(c.hessian[first * P + first]) + 1e-7,
+    );
     await assert.rejects(
       compute({ ...c.request, method: { name: 'hessian' }, parameters: { include: ['nope'] } }),
       /Unknown parameter or layer name\(s\): nope\. Trainable weights are: dense\/kernel/,
