@@ -7,6 +7,7 @@ import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import auth from './plugins/auth.js';
+import bullBoard from './plugins/bull-board.js';
 import errorHandler from './plugins/error-handler.js';
 import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
@@ -42,6 +43,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(openapi, { secured: config.apiKeys.length > 0 });
 
   await fastify.register(health);
+  await fastify.register(bullBoard, { queue: opts.services.jobs.queue, apiKeys: config.apiKeys });
   await fastify.register(
     async (v1) => {
       await v1.register(models);

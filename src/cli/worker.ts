@@ -1,22 +1,41 @@
 /** `hessian worker`: one worker process consuming the job queue until SIGTERM / SIGINT. */
+import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadConfig } from '../config/env.js';
+import { probeBackend } from '../queue/backend-probe.js';
+import { createApiRedis } from '../queue/redis.js';
 import { startWorker } from '../queue/worker.js';
+import { describeThisWorker, startHeartbeat } from '../queue/worker-registry.js';
 
-const HELP = `usage: hessian worker
+const HELP = `usage: hessian worker [--heartbeat-file PATH]
 
 Runs a job worker: takes jobs from the queue in Redis and computes them in sandboxed child processes.
 Configured by environment variables (REDIS_URL, DATA_DIR, WORKER_CONCURRENCY, HESSIAN_BACKEND, JOB_TIMEOUT_MS,
-WORKER_LOCK_MS, QUEUE_PREFIX, LOG_LEVEL, ...; see docs/service.md). Stops gracefully on SIGTERM or SIGINT.`;
+WORKER_LOCK_MS, QUEUE_PREFIX, LOG_LEVEL, ...; see docs/service.md). Stops gracefully on SIGTERM or SIGINT.
+
+At start it checks that HESSIAN_BACKEND loads (an explicit choice that cannot load stops it with exit code 1),
+logs the backend and device, and registers itself in Redis so the API's /readyz lists it.
+
+  --heartbeat-file PATH   renew this file's mtime after each heartbeat to Redis (for container health checks)`;
 
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        'heartbeat-file': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }).values;
+  } catch (e) {
+    console.error(`hessian worker: ${(e as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.help) {
     console.log(HELP);
     return 0;
-  }
-  if (argv.length > 0) {
-    console.error(`hessian worker: unexpected argument '${argv[0]}'\n\n${HELP}`);
-    return 2;
   }
   let config;
   try {
@@ -29,14 +48,40 @@ export async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const logger = pino({ level: config.logLevel, base: { role: 'worker', pid: process.pid } });
+  let backend;
+  try {
+    // Before touching the queue: a worker that would compute on the wrong backend must not take jobs.
+    backend = await probeBackend(config.backend);
+  } catch (e) {
+    console.error(`hessian worker: ${(e as Error).message}`);
+    return 1;
+  }
+  logger.info(
+    { backend: backend.name, device: backend.device, requested: config.backend },
+    'backend selected',
+  );
+
   const running = await startWorker(config, logger);
+  // Queued while (re)connecting, but each beat still gives up after the connection's command timeout.
+  const registryRedis = createApiRedis(config.redisUrl, { enableOfflineQueue: true });
+  registryRedis.on('error', () => undefined);
+  const info = describeThisWorker(backend, config.workerConcurrency);
+  const heartbeat = await startHeartbeat(registryRedis, config.queuePrefix, info, {
+    file: args['heartbeat-file'],
+    onError: (err) => logger.warn({ err: err.message }, 'worker heartbeat to Redis failed'),
+  });
+  logger.info({ workerId: info.id }, 'worker registered');
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.info({ signal }, 'stopping worker (finishing current jobs)');
-      running.close().then(resolve, (err: Error) => {
-        logger.error({ err: err.message }, 'error while closing');
-        resolve();
-      });
+      heartbeat
+        .stop()
+        .then(() => running.close())
+        .then(resolve, (err: Error) => {
+          logger.error({ err: err.message }, 'error while closing');
+          resolve();
+        })
+        .finally(() => registryRedis.disconnect());
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { DURATION_BUCKETS, statsKey } from '../../queue/names.js';
+import { countByBackend, listWorkers } from '../../queue/worker-registry.js';
 
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -77,6 +78,12 @@ async function metrics(app: FastifyInstance): Promise<void> {
       out.push(`hessian_job_duration_seconds_bucket{le="+Inf"} ${count}`);
       out.push(`hessian_job_duration_seconds_sum ${Number(stats.duration_sum ?? 0)}`);
       out.push(`hessian_job_duration_seconds_count ${count}`);
+      const workers = countByBackend(await listWorkers(app.svc.redis, app.svc.config.queuePrefix));
+      out.push('# HELP hessian_workers Worker processes with a fresh heartbeat, by TF.js backend.');
+      out.push('# TYPE hessian_workers gauge');
+      for (const backend of new Set(['tensorflow', 'wasm', 'cpu', ...Object.keys(workers)])) {
+        out.push(`hessian_workers{backend="${esc(backend)}"} ${workers[backend] ?? 0}`);
+      }
     } catch {
       redisUp = 0;
     }

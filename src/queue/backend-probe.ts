@@ -1,0 +1,44 @@
+/**
+ * Start-up check of the TF.js backend a worker will compute on. It runs in a short-lived child, not in the worker
+ * process, because the worker process never computes (its jobs run in sandboxed children) and a native GPU binding
+ * loaded there would hold a CUDA context and GPU memory for nothing.
+ */
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { BackendChoice, BackendInfo } from '../engine/backend.js';
+import { EngineError, type EngineErrorCode } from '../engine/errors.js';
+
+const ENTRY = fileURLToPath(new URL('./backend-probe-entry.js', import.meta.url));
+
+type ProbeMessage = { ok: true; info: BackendInfo } | { ok: false; code: string; message: string };
+
+/**
+ * Selects `choice` in a child process exactly as the job processor will, and returns what it got.
+ * @throws EngineError('backend_unavailable') when an explicit choice (e.g. `tensorflow` without a native binding)
+ * cannot load, with the engine's one-line explanation; also when the probe dies without answering.
+ */
+export function probeBackend(choice: BackendChoice): Promise<BackendInfo> {
+  return new Promise((resolve, reject) => {
+    // Inherit stderr so libtensorflow's own start-up lines (CUDA libraries, devices) reach the worker's log.
+    const child = fork(ENTRY, [choice], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    let answer: ProbeMessage | undefined;
+    child.once('message', (m) => (answer = m as ProbeMessage));
+    child.once('error', (err) => reject(err));
+    child.once('exit', (code, signal) => {
+      if (answer?.ok) resolve(answer.info);
+      else if (answer) {
+        const code = (
+          answer.code === 'backend_unavailable' ? answer.code : 'backend_unavailable'
+        ) as EngineErrorCode;
+        reject(new EngineError(code, answer.message));
+      } else {
+        reject(
+          new EngineError(
+            'backend_unavailable',
+            `the backend probe for HESSIAN_BACKEND=${choice} exited without an answer (${signal ?? `code ${code}`})`,
+          ),
+        );
+      }
+    });
+  });
+}
