@@ -59,7 +59,7 @@ function weight(params: Record<string, tf.Tensor>, layer: LayerSpec, name: strin
   return t;
 }
 
-/** Reshapes a per-axis parameter so it broadcasts along `axes` of a rank-`rank` tensor. */
+/** Reshapes a per-axis parameter so it broadcasts along `axes` of a tensor of the given shape. */
 function alongAxes(p: tf.Tensor, axes: number[], shape: number[]): tf.Tensor {
   const target = shape.map((d, i) => (axes.includes(i) ? d : 1));
   return tf.reshape(p, target);
@@ -68,25 +68,11 @@ function alongAxes(p: tf.Tensor, axes: number[], shape: number[]): tf.Tensor {
 /** NHWC view of a conv/pool input: 1-D layers are 2-D with height 1. */
 function geometry(layer: LayerOf<'conv'> | LayerOf<'pool'>, input: number[]): WindowGeometry {
   const [height, width, channels] = layer.rank === 1 ? [1, input[0], input[1]] : input;
-  return layer.kind === 'conv'
-    ? {
-        height,
-        width,
-        channels,
-        kernel: layer.kernelSize,
-        strides: layer.strides,
-        dilation: layer.dilation,
-        padding: layer.padding,
-      }
-    : {
-        height,
-        width,
-        channels,
-        kernel: layer.poolSize,
-        strides: layer.strides,
-        dilation: [1, 1],
-        padding: layer.padding,
-      };
+  const window: Pick<WindowGeometry, 'kernel' | 'dilation'> =
+    layer.kind === 'conv'
+      ? { kernel: layer.kernelSize, dilation: layer.dilation }
+      : { kernel: layer.poolSize, dilation: [1, 1] };
+  return { height, width, channels, strides: layer.strides, padding: layer.padding, ...window };
 }
 
 function outputShapeOf(layer: LayerSpec, batch: number): number[] {
