@@ -29,6 +29,8 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   const { config } = opts.services;
   fastify.setValidatorCompiler(validatorCompiler);
   fastify.setSerializerCompiler(serializerCompiler);
+  // Every body is JSON or multipart: text/plain must be a 415, not a string handed to the JSON schemas.
+  fastify.removeContentTypeParser('text/plain');
 
   // Swagger UI needs inline scripts/styles; the API itself serves JSON and .npy only.
   await fastify.register(helmet, { contentSecurityPolicy: false, global: true });
