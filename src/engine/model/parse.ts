@@ -101,12 +101,20 @@ function bindWeight(layer: string, decl: WeightDecl, found: ManifestWeight | und
   return { name, layer, shape: decl.shape, trainable: decl.trainable, values: found.values };
 }
 
-const identityLike = new Set(['identity']);
-
+/**
+ * The activation producing the output, looking back through inference no-ops (Dropout after a softmax Dense).
+ * A layer on that chain whose output also feeds another layer cannot be split at its logits, so the model then
+ * reports a linear final activation (everything applied inside the network).
+ */
 function finalActivationOf(layers: LayerSpec[], outputLayer: string): ParsedModel['finalActivation'] {
   const byName = new Map(layers.map((l) => [l.name, l]));
+  const consumers = (name: string) => layers.filter((l) => l.inbound.includes(name)).length;
   let layer = byName.get(outputLayer)!;
-  while (identityLike.has(layer.kind) && layer.inbound.length === 1) layer = byName.get(layer.inbound[0])!;
+  if (consumers(layer.name) > 0) return { activation: 'linear', layer: outputLayer };
+  while (layer.kind === 'identity' && layer.inbound.length === 1) {
+    layer = byName.get(layer.inbound[0])!;
+    if (consumers(layer.name) > 1) return { activation: 'linear', layer: outputLayer };
+  }
   const activation = 'activation' in layer ? layer.activation : 'linear';
   return { activation, layer: layer.name };
 }
