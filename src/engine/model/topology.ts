@@ -124,11 +124,14 @@ function endpointNames(value: unknown, what: string): string[] {
   });
 }
 
-function readSequential(name: string, layerList: unknown[]): RawTopology {
+function readSequential(name: string, layerList: unknown[], buildInputShape?: unknown): RawTopology {
   const headers = layerList.map(readLayerHeader);
   if (headers.length === 0) throw invalid('The Sequential model has no layers.');
   const first = headers[0];
-  const batchInputShape = declaredBatchShape(first.config);
+  // Keras 3 may record the shape only as the model's build_input_shape.
+  const batchInputShape =
+    declaredBatchShape(first.config) ??
+    (Array.isArray(buildInputShape) ? (buildInputShape as (number | null)[]) : undefined);
   if (!batchInputShape) {
     throw invalid(
       `The Sequential model does not declare its input shape (no batch_input_shape on "${first.name}"); build it with an inputShape.`,
@@ -205,7 +208,8 @@ export function readTopology(modelTopology: unknown): RawTopology {
     // Older Keras wrote Sequential's config as the bare list of layers.
     if (Array.isArray(config)) return readSequential('sequential', config);
     if (isObject(config) && Array.isArray(config.layers)) {
-      return readSequential(typeof config.name === 'string' ? config.name : 'sequential', config.layers);
+      const name = typeof config.name === 'string' ? config.name : 'sequential';
+      return readSequential(name, config.layers, config.build_input_shape);
     }
     throw invalid('The Sequential model has no layers list.');
   }

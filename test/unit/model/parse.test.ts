@@ -219,6 +219,28 @@ describe('parseModel', () => {
     assert.deepEqual(model.outputShape, [null, 4]);
   });
 
+  it('reads a Keras 3 Sequential input shape from an InputLayer or from build_input_shape', () => {
+    const withInputLayer = variant((j) => {
+      const layers = j.modelTopology.config.layers;
+      const shape = layers[0].config.batch_input_shape;
+      delete layers[0].config.batch_input_shape;
+      layers.unshift({
+        class_name: 'InputLayer',
+        config: { batch_shape: shape, dtype: 'float32', name: 'x' },
+      });
+    });
+    assert.deepEqual(
+      parseModel(withInputLayer).layers.map((l) => l.name),
+      ['x', 'hidden', 'norm', 'out'],
+    );
+    const withBuildShape = variant((j) => {
+      const config = j.modelTopology.config;
+      config.build_input_shape = config.layers[0].config.batch_input_shape;
+      delete config.layers[0].config.batch_input_shape;
+    });
+    assert.deepEqual(parseModel(withBuildShape).inputShape, [null, 4]);
+  });
+
   it('infers the shapes of a convolutional stack', async () => {
     const artifacts = await artifactsOf([
       L.conv2d({ inputShape: [7, 6, 2], filters: 3, kernelSize: 3, strides: 2, padding: 'same' }),
