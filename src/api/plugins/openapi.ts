@@ -31,9 +31,24 @@ const MULTIPART_BODIES: Record<string, { properties: Record<string, unknown>; re
   '/v1/arrays': { properties: { array: { ...file, description: 'a .npy array' } }, required: ['array'] },
 };
 
-type Doc = {
-  paths?: Record<string, Record<string, { requestBody?: { content?: Record<string, unknown> } }>>;
-};
+interface Operation {
+  requestBody?: { content?: Record<string, unknown> };
+  responses?: Record<string, { content?: Record<string, unknown> }>;
+  parameters?: unknown[];
+}
+type Doc = { paths?: Record<string, Record<string, Operation>> };
+
+/** Error responses are served as application/problem+json; the zod transform labels every body application/json. */
+function labelProblems(doc: Doc): void {
+  for (const ops of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(ops)) {
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        const json = response.content?.['application/json'];
+        if (Number(status) >= 400 && json) response.content = { 'application/problem+json': json };
+      }
+    }
+  }
+}
 
 export const OPENAPI_INFO = {
   title: 'Hessian service',
@@ -71,6 +86,21 @@ async function openapi(app: FastifyInstance, opts: { secured: boolean }): Promis
           ...(op.requestBody.content ?? {}),
           'multipart/form-data': { schema: { type: 'object', ...body } },
         };
+      }
+      labelProblems(doc);
+      const submit = doc.paths?.['/v1/jobs']?.post;
+      if (submit) {
+        submit.parameters = [
+          ...(submit.parameters ?? []),
+          {
+            name: 'Idempotency-Key',
+            in: 'header',
+            required: false,
+            schema: { type: 'string', minLength: 1, maxLength: 255 },
+            description:
+              'Retries with the same key and the same body return the first job instead of a new one.',
+          },
+        ];
       }
       return doc as ReturnType<typeof jsonSchemaTransformObject>;
     },

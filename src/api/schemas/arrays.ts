@@ -7,12 +7,14 @@ export const arrayJsonBodySchema = z
   })
   .strict();
 
-export const arraySchema = z.object({
-  id: z.string(),
-  sha256: z.string(),
-  shape: z.array(z.number().int()),
-  dtype: z.string(),
-  bytes: z.number().int(),
-  createdAt: z.string(),
-});
+export const arraySchema = z
+  .object({
+    id: z.string(),
+    sha256: z.string(),
+    shape: z.array(z.number().int()),
+    dtype: z.string(),
+    bytes: z.number().int(),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'Array' });
 export type ArrayRecord = z.output<typeof arraySchema>;

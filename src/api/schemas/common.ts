@@ -40,7 +40,8 @@ export const problemSchema = z
       .describe('Validation issues, one per offending field.'),
   })
   .loose()
-  .describe('RFC 9457 problem details (media type application/problem+json).');
+  .describe('RFC 9457 problem details (media type application/problem+json).')
+  .meta({ id: 'Problem' });
 
 export const arrayInfoSchema = z.object({
   shape: z.array(z.number().int()),

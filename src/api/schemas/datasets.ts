@@ -14,13 +14,15 @@ export const datasetJsonBodySchema = z
   })
   .strict();
 
-export const datasetSchema = z.object({
-  id: z.string(),
-  sha256: z.string().describe('Content hash of the canonical inputs.npy and targets.npy.'),
-  numExamples: z.number().int(),
-  inputs: arrayInfoSchema,
-  targets: arrayInfoSchema,
-  bytes: z.number().int(),
-  createdAt: z.string(),
-});
+export const datasetSchema = z
+  .object({
+    id: z.string(),
+    sha256: z.string().describe('Content hash of the canonical inputs.npy and targets.npy.'),
+    numExamples: z.number().int(),
+    inputs: arrayInfoSchema,
+    targets: arrayInfoSchema,
+    bytes: z.number().int(),
+    createdAt: z.string(),
+  })
+  .meta({ id: 'Dataset' });
 export type DatasetRecord = z.output<typeof datasetSchema>;

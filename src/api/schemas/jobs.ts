@@ -12,9 +12,9 @@ export const jobRequestSchema = z
   .object({
     modelId: id.describe('From POST /v1/models.'),
     datasetId: id.describe('From POST /v1/datasets.'),
-    loss: lossSpecSchema,
-    parameters: parameterSelectionSchema.optional(),
-    method: methodSpecSchema,
+    loss: lossSpecSchema.meta({ id: 'LossSpec' }),
+    parameters: parameterSelectionSchema.meta({ id: 'ParameterSelection' }).optional(),
+    method: methodSpecSchema.meta({ id: 'MethodSpec' }),
     vectorsId: id
       .optional()
       .describe(
@@ -28,7 +28,8 @@ export const jobRequestSchema = z
       .optional()
       .describe('Seed of the random probes.'),
   })
-  .strict();
+  .strict()
+  .meta({ id: 'JobRequest' });
 export type JobRequest = z.output<typeof jobRequestSchema>;
 
 export const jobListQuerySchema = paginationQuerySchema.extend({
@@ -49,27 +50,29 @@ const artifactSchema = z.object({
   sha256: z.string(),
 });
 
-export const jobViewSchema = z.object({
-  id: z.string(),
-  status: z.enum(JOB_STATUSES),
-  progress: z.object({ completed: z.number(), total: z.number(), fraction: z.number() }),
-  request: z.record(z.string(), z.unknown()),
-  createdAt: z.string(),
-  startedAt: z.string().nullable(),
-  finishedAt: z.string().nullable(),
-  attempts: z.number().int(),
-  cancelRequested: z.boolean(),
-  error: z.object({ code: z.string(), message: z.string() }).optional(),
-  result: z
-    .object({
-      method: z.string(),
-      numParams: z.number().int(),
-      backend: z.string(),
-      summary: z
-        .record(z.string(), z.unknown())
-        .describe('Scalars and small arrays, including `verification`.'),
-      timings: z.record(z.string(), z.number()),
-      artifacts: z.array(artifactSchema),
-    })
-    .optional(),
-});
+export const jobViewSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(JOB_STATUSES),
+    progress: z.object({ completed: z.number(), total: z.number(), fraction: z.number() }),
+    request: z.record(z.string(), z.unknown()),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    finishedAt: z.string().nullable(),
+    attempts: z.number().int(),
+    cancelRequested: z.boolean(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+    result: z
+      .object({
+        method: z.string(),
+        numParams: z.number().int(),
+        backend: z.string(),
+        summary: z
+          .record(z.string(), z.unknown())
+          .describe('Scalars and small arrays, including `verification`.'),
+        timings: z.record(z.string(), z.number()),
+        artifacts: z.array(artifactSchema),
+      })
+      .optional(),
+  })
+  .meta({ id: 'Job' });
