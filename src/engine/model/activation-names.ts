@@ -25,8 +25,8 @@ export type ActivationName = (typeof ACTIVATION_NAMES)[number];
 const ALIASES: Record<string, ActivationName> = { silu: 'swish', hardsigmoid: 'hard_sigmoid' };
 
 /**
- * Maps a serialized activation (a string, or `{class_name}` / `{className}` as some writers emit it; absent means
- * linear) to its canonical name.
+ * Maps a serialized activation (a string, or an object as some writers emit it; absent means linear) to its
+ * canonical name.
  * @throws EngineError('unsupported_layer') naming the layer and the supported set
  */
 export function normalizeActivation(raw: unknown, layerName: string, className: string): ActivationName {
@@ -34,7 +34,11 @@ export function normalizeActivation(raw: unknown, layerName: string, className: 
   let name: unknown = raw;
   if (typeof raw === 'object') {
     const obj = raw as Record<string, unknown>;
-    name = obj.class_name ?? obj.className;
+    // Keras 3 may write a built-in as {class_name: 'function', config: 'relu'}.
+    name =
+      obj.class_name === 'function' && typeof obj.config === 'string'
+        ? obj.config
+        : (obj.class_name ?? obj.className);
   }
   if (typeof name !== 'string') {
     throw new EngineError(

@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { EngineError } from '../../../src/engine/errors.js';
+import { normalizeActivation } from '../../../src/engine/model/activation-names.js';
 import { parseModel } from '../../../src/engine/model/parse.js';
 import type { ModelArtifacts } from '../../../src/engine/types.js';
 import { inspectModel } from '../../../src/engine/validate.js';
@@ -239,6 +240,16 @@ describe('parseModel', () => {
       delete config.layers[0].config.batch_input_shape;
     });
     assert.deepEqual(parseModel(withBuildShape).inputShape, [null, 4]);
+  });
+
+  it('reads activation names in TF.js camelCase, Keras snake_case and Keras 3 object form', () => {
+    const read = (raw: unknown) => normalizeActivation(raw, 'layer', 'Dense');
+    assert.equal(read('hardSigmoid'), 'hard_sigmoid');
+    assert.equal(read('hard_sigmoid'), 'hard_sigmoid');
+    assert.equal(read('silu'), 'swish');
+    assert.equal(read({ class_name: 'function', config: 'gelu' }), 'gelu');
+    assert.equal(read({ class_name: 'relu6' }), 'relu6');
+    assert.equal(read(null), 'linear');
   });
 
   it('infers the shapes of a convolutional stack', async () => {
