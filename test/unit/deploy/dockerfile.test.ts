@@ -1,0 +1,142 @@
+/**
+ * Static checks of the Dockerfile and .dockerignore (no Docker engine runs the tests): the targets exist, the native
+ * TF.js bindings match the locked TF.js, final stages hold production dependencies only and run as a non-root user
+ * under an init process with a health check, and the files the images copy reach the build context.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import {
+  effectiveEnv,
+  execForm,
+  healthcheck,
+  instructions,
+  lineage,
+  parseDockerfile,
+  readRootFile,
+  ROOT,
+  type Stage,
+} from './deploy-files.js';
+
+const dockerfile = parseDockerfile(readRootFile('Dockerfile'));
+const stage = (name: string): Stage => {
+  const found = dockerfile.stages.find((s) => s.name === name);
+  assert.ok(found, `no stage "${name}"`);
+  return found;
+};
+const FINAL = ['api', 'worker', 'worker-gpu'];
+const WORKERS = ['worker', 'worker-gpu'];
+
+const packageJson = JSON.parse(readRootFile('package.json')) as { dependencies: Record<string, string> };
+const lock = JSON.parse(readRootFile('package-lock.json')) as {
+  packages: Record<string, { version: string }>;
+};
+const lockedTfjs = lock.packages['node_modules/@tensorflow/tfjs'].version;
+
+/** The RUN commands of a stage and of every stage it copies from or starts from, transitively. */
+function runsBehind(name: string, seen = new Set<string>()): string[] {
+  if (seen.has(name)) return [];
+  seen.add(name);
+  const runs: string[] = [];
+  for (const s of lineage(dockerfile, name)) {
+    runs.push(...instructions(s, 'RUN'));
+    for (const copy of instructions(s, 'COPY')) {
+      const from = /--from=(\S+)/.exec(copy)?.[1];
+      if (from && dockerfile.stages.some((t) => t.name === from)) runs.push(...runsBehind(from, seen));
+    }
+  }
+  return runs;
+}
+
+describe('Dockerfile', () => {
+  it('defines the api, worker and worker-gpu targets', () => {
+    for (const name of FINAL) stage(name);
+  });
+
+  it('pins tfjs-node and tfjs-node-gpu to the @tensorflow/tfjs version of package.json and its lock', () => {
+    const pinned = dockerfile.globalArgs.TFJS_NODE_VERSION;
+    assert.equal(pinned, lockedTfjs, 'TFJS_NODE_VERSION equals the locked @tensorflow/tfjs');
+    const range = packageJson.dependencies['@tensorflow/tfjs'];
+    assert.equal(range.replace(/^[\^~]/, ''), pinned, `package.json asks for @tensorflow/tfjs ${range}`);
+    const installs = (name: string, pkg: string) =>
+      runsBehind(name).some((r) => r.includes(`"${pkg}@\${TFJS_NODE_VERSION}"`));
+    assert.ok(
+      installs('worker', '@tensorflow/tfjs-node'),
+      'worker installs @tensorflow/tfjs-node@TFJS_NODE_VERSION',
+    );
+    assert.ok(
+      installs('worker-gpu', '@tensorflow/tfjs-node-gpu'),
+      'worker-gpu installs @tensorflow/tfjs-node-gpu@TFJS_NODE_VERSION',
+    );
+    assert.ok(!installs('api', '@tensorflow/tfjs-node'), 'the API image carries no native binding');
+  });
+
+  it('checks at build time that the pinned version equals the lock', () => {
+    for (const name of WORKERS) {
+      const runs = runsBehind(name).join('\n');
+      assert.match(runs, /packages\['node_modules\/@tensorflow\/tfjs'\]\.version/, name);
+    }
+  });
+
+  it('runs the GPU worker on a CUDA 11 + cuDNN 8 runtime with Node 20', () => {
+    const base = lineage(dockerfile, 'worker-gpu').at(-1)!.from;
+    assert.match(base, /^nvidia\/cuda:11\.\d+\.\d+-cudnn8-runtime-ubuntu/);
+    assert.equal(dockerfile.globalArgs.NODE_VERSION, '20');
+    const cpuBase = lineage(dockerfile, 'worker').at(-1)!.from;
+    assert.match(cpuBase, /^node:20-/);
+  });
+
+  it('installs production dependencies only', () => {
+    for (const name of FINAL) {
+      const installs = runsBehind(name).filter((r) => /\bnpm (ci|install)\b/.test(r));
+      assert.ok(installs.length > 0, `${name} installs dependencies`);
+      for (const run of installs) {
+        for (const cmd of run.split('&&').filter((c) => /\bnpm (ci|install)\b/.test(c))) {
+          assert.match(cmd, /--omit=dev/, `${name}: ${cmd.trim()}`);
+        }
+      }
+    }
+  });
+
+  it('keeps tsx, which runs the TypeScript sources, a production dependency', () => {
+    assert.ok(packageJson.dependencies.tsx, 'tsx is in dependencies, not devDependencies');
+  });
+
+  it('runs every final stage as a non-root user under tini, with a health check', () => {
+    for (const name of FINAL) {
+      const user = instructions(stage(name), 'USER').at(-1);
+      assert.ok(user && user !== 'root' && user !== '0', `${name} runs as ${user}`);
+      assert.deepEqual(execForm(dockerfile, name, 'ENTRYPOINT')?.slice(0, 2), ['/usr/bin/tini', '--'], name);
+      assert.ok(healthcheck(dockerfile, name), `${name} has a HEALTHCHECK`);
+    }
+    assert.match(healthcheck(dockerfile, 'api')!.join(' '), /\/healthz/);
+  });
+
+  it('sets HESSIAN_BACKEND=tensorflow in the worker images', () => {
+    for (const name of WORKERS)
+      assert.equal(effectiveEnv(dockerfile, name).HESSIAN_BACKEND, 'tensorflow', name);
+    assert.equal(effectiveEnv(dockerfile, 'api').HESSIAN_BACKEND, undefined);
+  });
+
+  it('copies only files that exist and that .dockerignore lets into the build context', () => {
+    const allowed = readRootFile('.dockerignore')
+      .split('\n')
+      .filter((l) => l.startsWith('!'))
+      .map((l) => l.slice(1).replace(/\/$/, ''));
+    for (const s of dockerfile.stages) {
+      for (const copy of instructions(s, 'COPY')) {
+        if (copy.includes('--from=')) continue;
+        const paths = copy.split(' ').filter((p) => !p.startsWith('--'));
+        for (const src of paths.slice(0, -1)) {
+          assert.ok(existsSync(`${ROOT}${src}`), `COPY ${src}: missing`);
+          assert.ok(allowed.includes(src), `COPY ${src}: excluded by .dockerignore`);
+        }
+      }
+    }
+  });
+
+  it('starts the same CLI entry point that the package declares', () => {
+    const bin = (JSON.parse(readRootFile('package.json')) as { bin: Record<string, string> }).bin.hessian;
+    for (const name of FINAL) assert.equal(execForm(dockerfile, name, 'ENTRYPOINT')?.[3], bin, name);
+  });
+});
