@@ -7,6 +7,7 @@ import { sizeOf } from '../ndarray.js';
 import { normalizeActivation } from './activation-names.js';
 import type { LayerOp, Padding, Shape } from './model-spec.js';
 import type { RawLayer } from './topology.js';
+import { windowOutputLength } from './window-indices.js';
 
 export interface WeightDecl {
   /** The weight's name inside its layer: `kernel`, `bias`, `gamma`, `moving_mean`, ... */
@@ -97,21 +98,6 @@ function rankOf(layer: RawLayer, input: Shape, rank: number, what: string): void
       `expects ${what} input of rank ${rank + 1} (with batch), got shape [null, ${input.join(', ')}].`,
     );
   }
-}
-
-/**
- * Output length of a convolution or pooling window along one axis, as TensorFlow computes it.
- * `valid`: ceil((in − effective + 1)/stride); `same`: ceil(in/stride), with effective = (k − 1)·d + 1.
- */
-export function windowOutputLength(
-  input: number,
-  k: number,
-  stride: number,
-  dilation: number,
-  pad: Padding,
-): number {
-  const effective = (k - 1) * dilation + 1;
-  return pad === 'same' ? Math.ceil(input / stride) : Math.ceil((input - effective + 1) / stride);
 }
 
 /** Resolves a possibly negative axis of a per-example shape to an axis counting the batch (≥ 1). */

@@ -33,6 +33,17 @@ function planAxis(input: number, k: number, stride: number, dilation: number, pa
   return { out, padBefore: Math.floor(total / 2) };
 }
 
+/** Output length of a convolution or pooling window along one axis, as TensorFlow computes it (see planAxis). */
+export function windowOutputLength(
+  input: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  padding: Padding,
+) {
+  return planAxis(input, k, stride, dilation, padding).out;
+}
+
 export interface WindowTemplate {
   outHeight: number;
   outWidth: number;
