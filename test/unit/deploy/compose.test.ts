@@ -4,7 +4,7 @@
  * operations guide relies on.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { envSchema, loadConfig } from '../../../src/config/env.js';
 import {
@@ -26,7 +26,37 @@ const appServices = Object.entries(compose.services).filter(([, s]) => s.build);
 const interpolateUnset = (v: string | number): string =>
   String(v).replace(/\$\{\w+:-([^}]*)\}/g, (_, def: string) => def);
 
+/** `docker compose` (v2) or `docker-compose` (v1, e.g. Debian's package) when one is installed; no engine needed. */
+function composeCli(): string[] | undefined {
+  for (const cmd of [['docker', 'compose'], ['docker-compose']]) {
+    if (spawnSync(cmd[0], [...cmd.slice(1), 'version'], { encoding: 'utf8' }).status === 0) return cmd;
+  }
+  return undefined;
+}
+const cli = composeCli();
+
 describe('docker-compose.yml', () => {
+  it(
+    'validates with `docker compose config` (skipped where no Compose CLI is installed)',
+    { skip: !cli },
+    () => {
+      // Compose v1 predates the top-level `name`; everything else is checked against its schema as is.
+      const text = readRootFile('docker-compose.yml');
+      const input = cli!.length === 1 ? text.replace(/^name:.*$/m, '') : text;
+      for (const profile of [[], ['--profile', 'gpu']]) {
+        execFileSync(
+          cli![0],
+          [...cli!.slice(1), '-f', '-', '--project-directory', ROOT, ...profile, 'config', '-q'],
+          {
+            input,
+            cwd: ROOT,
+            stdio: ['pipe', 'pipe', 'pipe'],
+          },
+        );
+      }
+    },
+  );
+
   it('parses, and has the redis, api, worker and worker-gpu services', () => {
     assert.deepEqual(Object.keys(compose.services).sort(), ['api', 'redis', 'worker', 'worker-gpu']);
   });
@@ -127,6 +157,9 @@ describe('docker-compose.yml', () => {
     const device = gpu.deploy?.resources?.reservations?.devices?.[0];
     assert.equal(device?.driver, 'nvidia');
     assert.deepEqual(device?.capabilities, ['gpu']);
+    // One worker per GPU: a pinned device, since every replica of a `count: 1` service gets the same GPU.
+    assert.equal(device?.device_ids?.length, 1);
+    assert.equal(gpu.environment!.WORKER_CONCURRENCY, 1);
     const cachePath = effectiveEnv(dockerfile, 'worker-gpu').CUDA_CACHE_PATH;
     assert.ok(cachePath, 'the worker-gpu image sets CUDA_CACHE_PATH');
     const mount = gpu.volumes?.find((v) => v.endsWith(`:${cachePath}`));

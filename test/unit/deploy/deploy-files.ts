@@ -121,7 +121,9 @@ export interface ComposeService {
   healthcheck?: { test: string[] };
   deploy?: {
     resources?: {
-      reservations?: { devices?: { driver?: string; count?: number; capabilities?: string[] }[] };
+      reservations?: {
+        devices?: { driver?: string; count?: number; device_ids?: string[]; capabilities?: string[] }[];
+      };
     };
   };
   container_name?: string;
