@@ -13,7 +13,7 @@
 #
 # Not built where it was written (no Docker engine there); test/unit/deploy/ checks it statically. Building the
 # worker targets downloads libtensorflow and the tfjs-node addon from storage.googleapis.com (tfjs-node's install
-# script); set TFJS_NODE_CDN_STORAGE to use a mirror.
+# script); --build-arg TFJS_NODE_CDN_STORAGE=https://mirror/ redirects the libtensorflow download.
 
 ARG NODE_VERSION=20
 # The @tensorflow/tfjs-node(-gpu) version. It must equal the locked @tensorflow/tfjs version: tfjs-node X.Y.Z depends
@@ -68,6 +68,7 @@ RUN node -e " \
 # no prebuilt addon matches; it stays in this stage.
 FROM prod-deps AS cpu-deps
 ARG TFJS_NODE_VERSION
+ARG TFJS_NODE_CDN_STORAGE
 COPY --from=tfjs-version-check /tfjs-version-ok /tmp/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
@@ -133,6 +134,7 @@ WORKDIR /app
 # libtensorflow link against its glibc and libstdc++).
 FROM gpu-base AS gpu-deps
 ARG TFJS_NODE_VERSION
+ARG TFJS_NODE_CDN_STORAGE
 COPY --from=tfjs-version-check /tfjs-version-ok /tmp/
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 make g++ \
