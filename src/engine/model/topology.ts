@@ -37,7 +37,7 @@ function snakeKeys(config: Record<string, unknown>): Record<string, unknown> {
 const invalid = (message: string) => new EngineError('invalid_model', message);
 
 /** Reads `dtype` whether a string or a Keras 3 DTypePolicy object. */
-export function dtypeName(dtype: unknown): string | undefined {
+function dtypeName(dtype: unknown): string | undefined {
   if (typeof dtype === 'string') return dtype;
   if (isObject(dtype)) {
     const config = dtype.config;
