@@ -4,8 +4,14 @@
  * under an init process with a health check, and the files the images copy reach the build context.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { buildServer } from '../../../src/api/server.js';
+import { loadConfig } from '../../../src/config/env.js';
 import {
   effectiveEnv,
   execForm,
@@ -75,6 +81,88 @@ describe('Dockerfile', () => {
     for (const name of WORKERS) {
       const runs = runsBehind(name).join('\n');
       assert.match(runs, /packages\['node_modules\/@tensorflow\/tfjs'\]\.version/, name);
+    }
+  });
+
+  it('has a build-time version check that passes for the lock and stops the build for another version', () => {
+    const check = instructions(stage('tfjs-version-check'), 'RUN')[0].replace(
+      / && touch \/tfjs-version-ok$/,
+      '',
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'hessian-docker-'));
+    try {
+      copyFileSync(`${ROOT}package-lock.json`, join(dir, 'package-lock.json'));
+      const run = (version: string) =>
+        spawnSync('sh', ['-c', check], {
+          cwd: dir,
+          env: { ...process.env, TFJS_NODE_VERSION: version },
+          encoding: 'utf8',
+        });
+      assert.equal(run(lockedTfjs).status, 0, run(lockedTfjs).stderr);
+      const wrong = run('0.0.1');
+      assert.equal(wrong.status, 1);
+      assert.match(
+        wrong.stderr,
+        new RegExp(
+          `TFJS_NODE_VERSION=0\\.0\\.1 but package-lock\\.json locks @tensorflow/tfjs ${lockedTfjs}`,
+        ),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('has worker health checks that pass on a fresh heartbeat file and fail on a stale or missing one', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hessian-docker-'));
+    try {
+      for (const name of WORKERS) {
+        const [cmd, ...args] = healthcheck(dockerfile, name)!;
+        const file = '/tmp/hessian-worker.alive';
+        const local = join(dir, 'alive');
+        const probe = () =>
+          spawnSync(
+            cmd,
+            args.map((a) => a.replace(file, local)),
+            { encoding: 'utf8' },
+          ).status;
+        assert.ok(args.join(' ').includes(file), name);
+        assert.equal(probe(), 1, `${name}: missing file`);
+        writeFileSync(local, 'now');
+        assert.equal(probe(), 0, `${name}: fresh file`);
+        const old = new Date(Date.now() - 60_000);
+        utimesSync(local, old, old);
+        assert.equal(probe(), 1, `${name}: a file 60 s old`);
+        rmSync(local);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('has an API health check that passes against a running API on PORT', async () => {
+    const config = loadConfig({
+      PORT: '0',
+      HOST: '127.0.0.1',
+      QUEUE_PREFIX: `test-hc-${randomUUID().slice(0, 8)}`,
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'hessian-hc-')),
+    });
+    const { server } = await buildServer(config, { logger: false });
+    try {
+      await server.listen({ port: 0, host: '127.0.0.1' });
+      const port = (server.server.address() as { port: number }).port;
+      const [cmd, ...args] = healthcheck(dockerfile, 'api')!;
+      const probe = (p: number) =>
+        new Promise<number | null>((resolve) => {
+          // Asynchronous spawn: the server answering the probe runs in this process.
+          const child = spawn(cmd, args, { env: { ...process.env, PORT: String(p) }, stdio: 'ignore' });
+          child.once('exit', (code) => resolve(code));
+        });
+      assert.equal(await probe(port), 0);
+      await server.close();
+      assert.equal(await probe(port), 1, 'fails once the API is gone');
+    } finally {
+      await server.close();
+      rmSync(config.dataDir, { recursive: true, force: true });
     }
   });
 
