@@ -6,7 +6,7 @@
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { BackendChoice, BackendInfo } from '../engine/backend.js';
-import { EngineError, type EngineErrorCode } from '../engine/errors.js';
+import { EngineError } from '../engine/errors.js';
 
 const ENTRY = fileURLToPath(new URL('./backend-probe-entry.js', import.meta.url));
 
@@ -26,12 +26,9 @@ export function probeBackend(choice: BackendChoice): Promise<BackendInfo> {
     child.once('error', (err) => reject(err));
     child.once('exit', (code, signal) => {
       if (answer?.ok) resolve(answer.info);
-      else if (answer) {
-        const code = (
-          answer.code === 'backend_unavailable' ? answer.code : 'backend_unavailable'
-        ) as EngineErrorCode;
-        reject(new EngineError(code, answer.message));
-      } else {
+      // Whatever made the probe fail (a missing binding or a crash while initialising it), this backend is unusable.
+      else if (answer) reject(new EngineError('backend_unavailable', answer.message));
+      else {
         reject(
           new EngineError(
             'backend_unavailable',
