@@ -45,6 +45,12 @@ function toJobError(err: unknown, timedOut: boolean): Error {
     return err.isInputError ? new UnrecoverableError(message) : new Error(message);
   }
   const e = err instanceof Error ? err : new Error(String(err));
+  if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+    // The upload was deleted (or expired) after the job was accepted: retrying cannot bring it back.
+    return new UnrecoverableError(
+      formatFailure('upload_missing', 'the model, dataset or array of this job was deleted before it ran'),
+    );
+  }
   return new Error(formatFailure('internal', e.message));
 }
 

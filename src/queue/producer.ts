@@ -61,14 +61,6 @@ export class IdempotencyConflictError extends Error {
   }
 }
 
-const QUEUED_STATES: ReadonlySet<JobState | 'unknown'> = new Set([
-  'waiting',
-  'delayed',
-  'prioritized',
-  'waiting-children',
-  'paused' as JobState,
-]);
-
 const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
 
 export class JobProducer {

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
+import { MetadataStore } from '../storage/metadata-store.js';
 import { parseFailure, type JobData, type JobOutcome } from './job-types.js';
 import { cancelChannel, cancelFlagKey, DURATION_BUCKETS, QUEUE_NAME, statsKey } from './names.js';
 import { createWorkerRedis } from './redis.js';
@@ -46,7 +47,10 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
   await subscriber.subscribe(cancelChannel(config.queuePrefix));
 
   const stats = statsKey(config.queuePrefix);
+  const meta = new MetadataStore(connection, config.queuePrefix);
+  /** Counts a finished job for /metrics and starts the expiry of its record (its results are swept with it). */
   const record = async (job: Job<JobData, JobOutcome>, outcome: string): Promise<void> => {
+    await meta.expire('jobs', job.id!, config.resultTtlSeconds);
     const seconds = job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
     const multi = connection
       .multi()

@@ -25,10 +25,13 @@ function assertProblem(r: Reply, status: number, code: string, detail?: RegExp):
 
 const golden = (name: string, file: string) => readFileSync(join(GOLDEN_DIR, name, file));
 
+/** A Blob of bytes (the DOM typings want ArrayBuffer-backed views; ours may be Buffer slices). */
+const blob = (bytes: string | Uint8Array): Blob => new Blob([bytes as BlobPart]);
+
 function modelForm(modelJson: string | Buffer, shards: [string, Uint8Array][]): FormData {
   const form = new FormData();
-  form.append('model', new Blob([modelJson]), 'model.json');
-  for (const [name, bytes] of shards) form.append('weights', new Blob([bytes]), name);
+  form.append('model', blob(modelJson), 'model.json');
+  for (const [name, bytes] of shards) form.append('weights', blob(bytes), name);
   return form;
 }
 
@@ -115,8 +118,8 @@ describe('bad input', () => {
     const nan = encodeNpy({ dtype: 'float32', shape: [2, 2], data: Float32Array.from([1, NaN, 3, 4]) });
     const targets = encodeNpy({ dtype: 'float32', shape: [2, 1], data: Float32Array.from([1, 2]) });
     const form = new FormData();
-    form.append('inputs', new Blob([nan]), 'inputs.npy');
-    form.append('targets', new Blob([targets]), 'targets.npy');
+    form.append('inputs', blob(nan), 'inputs.npy');
+    form.append('targets', blob(targets), 'targets.npy');
     assertProblem(await client.post('/v1/datasets', form), 422, 'invalid_array', /NaN|finite/);
     assertProblem(
       await client.post('/v1/datasets', {

@@ -26,12 +26,8 @@ describe('cancelling jobs', () => {
 
   it('cancels a queued job at once and a running job at its next unit of work', async () => {
     const running = await longJob();
-    await client.waitForJob(running.body.id, 30_000, (s) => s === 'running');
     // Wait for real progress, so the cancel lands in the middle of the engine's work.
-    for (let i = 0; i < 100; i++) {
-      if ((await client.get(`/v1/jobs/${running.body.id}`)).body.progress.completed > 0) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await client.waitForJob(running.body.id, 30_000, (j) => j.progress.completed > 0);
 
     const queued = await longJob();
     assert.equal((await client.get(`/v1/jobs/${queued.body.id}`)).body.status, 'queued');
@@ -64,5 +60,40 @@ describe('cancelling jobs', () => {
     });
     const job = await client.waitForJob(next.body.id, 30_000);
     assert.equal(job.status, 'succeeded');
+  });
+});
+
+describe('failing jobs', () => {
+  let stack: Stack;
+  let client: Client;
+
+  before(async () => {
+    stack = await startStack({ workers: 1, env: { JOB_TIMEOUT_MS: '1500', JOB_ATTEMPTS: '3' } });
+    client = new Client(stack.url);
+  });
+  after(async () => stack?.close());
+
+  it('stops a job at JOB_TIMEOUT_MS and fails a job whose upload vanished, neither retried', async () => {
+    const ids = await uploadGolden(client, 'mlp_tanh_mse');
+    const base = { modelId: ids.modelId, datasetId: ids.datasetId, loss: ids.loss };
+    const slow = await client.post('/v1/jobs', {
+      ...base,
+      method: { name: 'diagonal_estimate', probes: 100000 },
+    });
+    await client.waitForJob(slow.body.id, 30_000, (j) => j.progress.completed > 0); // past loading its inputs
+    // Accepted while the dataset exists; it is deleted before the (single) worker gets to the job.
+    const orphan = await client.post('/v1/jobs', { ...base, method: { name: 'diagonal' } });
+    assert.equal((await client.delete(`/v1/datasets/${ids.datasetId}`)).status, 204);
+
+    const timedOut = await client.waitForJob(slow.body.id, 30_000);
+    assert.equal(timedOut.status, 'failed');
+    assert.equal(timedOut.error.code, 'timeout');
+    assert.match(timedOut.error.message, /JOB_TIMEOUT_MS=1500/);
+    assert.equal(timedOut.attempts, 1, 'a timeout is not retried');
+
+    const lost = await client.waitForJob(orphan.body.id, 30_000);
+    assert.equal(lost.status, 'failed');
+    assert.equal(lost.error.code, 'upload_missing');
+    assert.equal(lost.attempts, 1, 'retrying cannot bring a deleted upload back');
   });
 });

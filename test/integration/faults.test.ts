@@ -54,8 +54,7 @@ describe('a worker process killed mid-job', () => {
     });
     assert.equal(submitted.status, 202);
     const id = submitted.body.id;
-    const progressed = async () => (await client.get(`/v1/jobs/${id}`)).body.progress.completed > 100;
-    await waitFor('progress', progressed, 30_000);
+    await client.waitForJob(id, 30_000, (j) => j.progress.completed > 100);
 
     await stack.killWorker(stack.workers[0], 'SIGKILL');
     const marker = `QUEUE_PREFIX=${stack.config.queuePrefix}`;

@@ -47,17 +47,17 @@ export class Client {
     return this.request<T>('DELETE', path);
   }
 
-  /** Polls a job until `until(status)` holds (default: a final status). */
+  /** Polls a job until `until(job)` holds (default: a final status); returns the job. */
   async waitForJob(
     id: string,
     timeoutMs = 60_000,
-    until = (s: string) => ['succeeded', 'failed', 'cancelled'].includes(s),
+    until: (job: any) => boolean = (j) => ['succeeded', 'failed', 'cancelled'].includes(j.status),
   ) {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = await this.get(`/v1/jobs/${id}`);
       if (r.status !== 200) throw new Error(`GET job ${id}: ${r.status} ${JSON.stringify(r.body)}`);
-      if (until(r.body.status)) return r.body;
+      if (until(r.body)) return r.body;
       if (Date.now() > deadline) throw new Error(`job ${id} still ${r.body.status} after ${timeoutMs} ms`);
       await new Promise((res) => setTimeout(res, 100));
     }
