@@ -42,7 +42,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(services, { services: opts.services, closeWithApp: opts.closeServices ?? true });
   await fastify.register(auth, { apiKeys: config.apiKeys });
   await fastify.register(metrics);
-  await fastify.register(openapi, { secured: config.apiKeys.length > 0 });
+  await fastify.register(openapi);
 
   await fastify.register(health);
   await fastify.register(bullBoard, { queue: opts.services.jobs.queue, apiKeys: config.apiKeys });

@@ -59,7 +59,7 @@ export const OPENAPI_INFO = {
   version: '1.0.0',
 };
 
-async function openapi(app: FastifyInstance, opts: { secured: boolean }): Promise<void> {
+async function openapi(app: FastifyInstance): Promise<void> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -107,7 +107,6 @@ async function openapi(app: FastifyInstance, opts: { secured: boolean }): Promis
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
-  void opts;
 }
 
 export default fp(openapi, { name: 'openapi' });
