@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../../../src/api/server.js';
+import type { Services } from '../../../src/api/services.js';
 import { loadConfig } from '../../../src/config/env.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const dataDir = mkdtempSync(join(tmpdir(), 'hessian-admin-'));
-const servers: FastifyInstance[] = [];
+const servers: { server: FastifyInstance; services: Services }[] = [];
 
 async function app(apiKeys: string): Promise<FastifyInstance> {
   const config = loadConfig({
@@ -20,16 +21,20 @@ async function app(apiKeys: string): Promise<FastifyInstance> {
     QUEUE_PREFIX: `test-admin-${randomUUID().slice(0, 8)}`,
     API_KEYS: apiKeys,
   });
-  const { server } = await buildServer(config, { logger: false });
-  servers.push(server);
-  return server;
+  const built = await buildServer(config, { logger: false });
+  servers.push(built);
+  return built.server;
 }
 
 const basic = (user: string, password: string) =>
   `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 after(async () => {
-  for (const s of servers) await s.close();
+  for (const { server, services } of servers) {
+    const keys = await services.redis.keys(`${services.config.queuePrefix}:*`);
+    if (keys.length > 0) await services.redis.del(...keys);
+    await server.close();
+  }
   rmSync(dataDir, { recursive: true, force: true });
 });
 

@@ -146,7 +146,7 @@ describe('Dockerfile', () => {
       QUEUE_PREFIX: `test-hc-${randomUUID().slice(0, 8)}`,
       DATA_DIR: mkdtempSync(join(tmpdir(), 'hessian-hc-')),
     });
-    const { server } = await buildServer(config, { logger: false });
+    const { server, services } = await buildServer(config, { logger: false });
     try {
       await server.listen({ port: 0, host: '127.0.0.1' });
       const port = (server.server.address() as { port: number }).port;
@@ -158,6 +158,8 @@ describe('Dockerfile', () => {
           child.once('exit', (code) => resolve(code));
         });
       assert.equal(await probe(port), 0);
+      const keys = await services.redis.keys(`${config.queuePrefix}:*`);
+      if (keys.length > 0) await services.redis.del(...keys);
       await server.close();
       assert.equal(await probe(port), 1, 'fails once the API is gone');
     } finally {
