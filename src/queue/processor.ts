@@ -10,7 +10,7 @@ import { UnrecoverableError, type SandboxedJob } from 'bullmq';
 import { loadConfig } from '../config/env.js';
 import { encodeNpy } from '../engine/data/npy.js';
 import { isEngineError } from '../engine/errors.js';
-import { compute, initBackend } from '../engine/index.js';
+import { compute } from '../engine/index.js';
 import type { NdArray } from '../engine/ndarray.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
 import { loadArray, loadDataset, loadModelArtifacts } from '../storage/bundles.js';
@@ -76,7 +76,6 @@ export default async function processHessianJob(
   };
 
   try {
-    const backend = await initBackend(config.backend);
     const model = await loadModelArtifacts(store, data.modelId);
     const { inputs, targets } = await loadDataset(store, data.datasetId);
     const vectors: NdArray | undefined = data.vectorsId ? await loadArray(store, data.vectorsId) : undefined;
@@ -91,7 +90,12 @@ export default async function processHessianJob(
         vectors,
         seed: data.seed,
       },
-      { onProgress, signal: combined, maxDenseBytes: config.maxDenseParams ** 2 * 4 },
+      {
+        onProgress,
+        signal: combined,
+        maxDenseBytes: config.maxDenseParams ** 2 * 4,
+        backend: config.backend,
+      },
     );
     const artifacts: ArtifactInfo[] = [];
     for (const [name, arr] of Object.entries(result.arrays)) {
@@ -109,7 +113,7 @@ export default async function processHessianJob(
     return {
       method: result.method,
       numParams: result.numParams,
-      backend: result.backend || backend.name,
+      backend: result.backend,
       summary: result.summary,
       verification: result.verification,
       timings: result.timings,

@@ -3,10 +3,13 @@
  * method, idempotent resubmission, listing.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { zipSync } from 'fflate';
 import { after, before, describe, it } from 'node:test';
 import { compute } from '../../src/engine/index.js';
 import { METHOD_NAMES, type MethodSpecInput } from '../../src/engine/spec.js';
-import { loadGoldenCase, relativeError } from '../helpers/golden.js';
+import { GOLDEN_DIR, loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
@@ -56,6 +59,42 @@ describe('jobs over HTTP with worker processes', () => {
     assert.ok(relativeError(downloaded.data as Float32Array, local.arrays['hessian.npy'].data) <= 1e-6);
     // float32 curvature against the float64 PyTorch reference: relative Frobenius error 1e-4 (P = 51, tanh).
     assert.ok(relativeError(downloaded.data as Float32Array, golden.hessian) <= 1e-4);
+  });
+
+  it('accepts the batch as a JSON body or an .npz part and computes the same Hessian', async () => {
+    const golden = loadGoldenCase(CASE);
+    const nested = (a: { shape: number[]; data: ArrayLike<number> }) =>
+      Array.from({ length: a.shape[0] }, (_, i) =>
+        Array.from(a.data).slice(i * a.shape[1], (i + 1) * a.shape[1]),
+      );
+    const json = await client.post('/v1/datasets', {
+      inputs: nested(golden.request.inputs as never),
+      targets: nested(golden.request.targets as never),
+    });
+    assert.equal(json.status, 201, JSON.stringify(json.body));
+    const npz = new FormData();
+    const archive = zipSync({
+      'inputs.npy': readFileSync(join(GOLDEN_DIR, CASE, 'inputs.npy')),
+      'targets.npy': readFileSync(join(GOLDEN_DIR, CASE, 'targets.npy')),
+    });
+    npz.append('npz', new Blob([archive as BlobPart]), 'batch.npz');
+    const viaNpz = await client.post('/v1/datasets', npz);
+    assert.ok(viaNpz.status === 201 || viaNpz.status === 200, JSON.stringify(viaNpz.body));
+    assert.equal(viaNpz.body.numExamples, json.body.numExamples);
+    const hessians = [];
+    for (const datasetId of [json.body.id, viaNpz.body.id]) {
+      const r = await client.post('/v1/jobs', {
+        modelId: ids.modelId,
+        datasetId,
+        loss: ids.loss,
+        method: { name: 'hessian' },
+      });
+      const job = await client.waitForJob(r.body.id);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+      hessians.push(await client.download(job.result.artifacts[0].href));
+    }
+    // JSON numbers hold the float32 inputs exactly, so both batches are the same float32 values.
+    assert.ok(relativeError(hessians[0].data as Float32Array, hessians[1].data as Float32Array) <= 1e-7);
   });
 
   it('streams artifacts with Content-Disposition and an ETag honoured by If-None-Match', async () => {

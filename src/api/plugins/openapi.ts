@@ -102,6 +102,17 @@ async function openapi(app: FastifyInstance): Promise<void> {
           },
         ];
       }
+      const download = doc.paths?.['/v1/jobs/{id}/artifacts/{name}']?.get;
+      if (download) {
+        download.responses = {
+          200: {
+            description: 'The array as a NumPy .npy file (float32, C order).',
+            content: { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } },
+          },
+          304: { description: 'Not modified (If-None-Match matched the ETag).' },
+          ...download.responses,
+        } as Operation['responses'];
+      }
       return doc as ReturnType<typeof jsonSchemaTransformObject>;
     },
   });
