@@ -22,6 +22,14 @@ export async function createServices(config: Readonly<Config>): Promise<Services
   const redis = createApiRedis(config.redisUrl);
   // Reconnection is automatic; errors are reported per request as 503s, not as crashes.
   redis.on('error', () => undefined);
+  // Give Redis a moment so the first requests do not race the connection; if it is down, start anyway (503s).
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
   const store = new ArtifactStore(config.dataDir);
   await store.init();
   const meta = new MetadataStore(redis, config.queuePrefix);
