@@ -14,7 +14,7 @@ import { createWorkerRedis } from './redis.js';
 
 export interface RunningWorker {
   worker: Worker<JobData, JobOutcome>;
-  /** Finishes (or abandons after `timeoutMs`) the current jobs and closes every connection. */
+  /** Lets the current jobs finish, then closes every connection. */
   close(): Promise<void>;
 }
 
