@@ -1,19 +1,13 @@
 /** /v1/arrays: standalone arrays, e.g. the vectors of hvp / ggnvp / inverse_hvp jobs. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import { decodeArrayFile } from '../../../engine/data/decode.js';
 import { parseJsonArray } from '../../../engine/data/json-array.js';
 import type { NdArray } from '../../../engine/ndarray.js';
+import { registerCollectionReads } from './upload-collection.js';
 import { readParts } from '../../multipart.js';
-import { badRequest, notFound } from '../../problem.js';
-import { arrayJsonBodySchema, arraySchema, type ArrayRecord } from '../../schemas/arrays.js';
-import {
-  commonProblems,
-  idParamsSchema,
-  pageOf,
-  paginationQuerySchema,
-  problemSchema,
-} from '../../schemas/common.js';
+import { badRequest } from '../../problem.js';
+import { arrayJsonBodySchema, arraySchema } from '../../schemas/arrays.js';
+import { commonProblems, problemSchema } from '../../schemas/common.js';
 import { storeArray } from '../../uploads.js';
 
 const arrays: FastifyPluginAsyncZod = async (app) => {
@@ -55,54 +49,7 @@ const arrays: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  app.get(
-    '/arrays',
-    {
-      schema: {
-        tags: ['arrays'],
-        summary: 'List arrays, newest first',
-        querystring: paginationQuerySchema,
-        response: { 200: pageOf(arraySchema), ...commonProblems },
-      },
-    },
-    async (request) => svc.meta.list<ArrayRecord>('arrays', request.query),
-  );
-
-  app.get(
-    '/arrays/:id',
-    {
-      schema: {
-        tags: ['arrays'],
-        summary: 'Get an array',
-        params: idParamsSchema,
-        response: { 200: arraySchema, 404: problemSchema, ...commonProblems },
-      },
-    },
-    async (request) => {
-      const record = await svc.meta.get<ArrayRecord>('arrays', request.params.id);
-      if (!record) throw notFound('array', request.params.id);
-      return record;
-    },
-  );
-
-  app.delete(
-    '/arrays/:id',
-    {
-      schema: {
-        tags: ['arrays'],
-        summary: 'Delete an array',
-        params: idParamsSchema,
-        response: { 204: z.null().describe('Deleted.'), 404: problemSchema, ...commonProblems },
-      },
-    },
-    async (request, reply) => {
-      const record = await svc.meta.get<ArrayRecord>('arrays', request.params.id);
-      if (!record) throw notFound('array', request.params.id);
-      await svc.meta.delete('arrays', record);
-      await svc.store.removeBundle('arrays', record.id);
-      return reply.code(204).send(null);
-    },
-  );
+  registerCollectionReads(app, { kind: 'arrays', noun: 'array', article: 'an', schema: arraySchema });
 };
 
 export default arrays;

@@ -1,22 +1,16 @@
 /** /v1/datasets: upload (multipart .npy pair or .npz, or JSON), get, list, delete. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
 import {
   decodeBatchFromFiles,
   decodeBatchFromJson,
   decodeBatchFromNpz,
   type Batch,
 } from '../../../engine/data/decode.js';
+import { registerCollectionReads } from './upload-collection.js';
 import { readParts } from '../../multipart.js';
-import { badRequest, notFound } from '../../problem.js';
-import {
-  commonProblems,
-  idParamsSchema,
-  pageOf,
-  paginationQuerySchema,
-  problemSchema,
-} from '../../schemas/common.js';
-import { datasetJsonBodySchema, datasetSchema, type DatasetRecord } from '../../schemas/datasets.js';
+import { badRequest } from '../../problem.js';
+import { commonProblems, problemSchema } from '../../schemas/common.js';
+import { datasetJsonBodySchema, datasetSchema } from '../../schemas/datasets.js';
 import { storeDataset } from '../../uploads.js';
 
 const datasets: FastifyPluginAsyncZod = async (app) => {
@@ -71,54 +65,7 @@ const datasets: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  app.get(
-    '/datasets',
-    {
-      schema: {
-        tags: ['datasets'],
-        summary: 'List datasets, newest first',
-        querystring: paginationQuerySchema,
-        response: { 200: pageOf(datasetSchema), ...commonProblems },
-      },
-    },
-    async (request) => svc.meta.list<DatasetRecord>('datasets', request.query),
-  );
-
-  app.get(
-    '/datasets/:id',
-    {
-      schema: {
-        tags: ['datasets'],
-        summary: 'Get a dataset',
-        params: idParamsSchema,
-        response: { 200: datasetSchema, 404: problemSchema, ...commonProblems },
-      },
-    },
-    async (request) => {
-      const record = await svc.meta.get<DatasetRecord>('datasets', request.params.id);
-      if (!record) throw notFound('dataset', request.params.id);
-      return record;
-    },
-  );
-
-  app.delete(
-    '/datasets/:id',
-    {
-      schema: {
-        tags: ['datasets'],
-        summary: 'Delete a dataset',
-        params: idParamsSchema,
-        response: { 204: z.null().describe('Deleted.'), 404: problemSchema, ...commonProblems },
-      },
-    },
-    async (request, reply) => {
-      const record = await svc.meta.get<DatasetRecord>('datasets', request.params.id);
-      if (!record) throw notFound('dataset', request.params.id);
-      await svc.meta.delete('datasets', record);
-      await svc.store.removeBundle('datasets', record.id);
-      return reply.code(204).send(null);
-    },
-  );
+  registerCollectionReads(app, { kind: 'datasets', noun: 'dataset', article: 'a', schema: datasetSchema });
 };
 
 export default datasets;

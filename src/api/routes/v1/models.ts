@@ -1,16 +1,9 @@
 /** /v1/models: upload (multipart), get, list, delete. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import { registerCollectionReads } from './upload-collection.js';
 import { readParts } from '../../multipart.js';
-import { notFound } from '../../problem.js';
-import {
-  commonProblems,
-  idParamsSchema,
-  pageOf,
-  paginationQuerySchema,
-  problemSchema,
-} from '../../schemas/common.js';
-import { modelSchema, type ModelRecord } from '../../schemas/models.js';
+import { commonProblems, problemSchema } from '../../schemas/common.js';
+import { modelSchema } from '../../schemas/models.js';
 import { storeModel } from '../../uploads.js';
 
 const models: FastifyPluginAsyncZod = async (app) => {
@@ -44,54 +37,13 @@ const models: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  app.get(
-    '/models',
-    {
-      schema: {
-        tags: ['models'],
-        summary: 'List models, newest first',
-        querystring: paginationQuerySchema,
-        response: { 200: pageOf(modelSchema), ...commonProblems },
-      },
-    },
-    async (request) => svc.meta.list<ModelRecord>('models', request.query),
-  );
-
-  app.get(
-    '/models/:id',
-    {
-      schema: {
-        tags: ['models'],
-        summary: 'Get a model',
-        params: idParamsSchema,
-        response: { 200: modelSchema, 404: problemSchema, ...commonProblems },
-      },
-    },
-    async (request) => {
-      const record = await svc.meta.get<ModelRecord>('models', request.params.id);
-      if (!record) throw notFound('model', request.params.id);
-      return record;
-    },
-  );
-
-  app.delete(
-    '/models/:id',
-    {
-      schema: {
-        tags: ['models'],
-        summary: 'Delete a model (jobs already queued with it will fail)',
-        params: idParamsSchema,
-        response: { 204: z.null().describe('Deleted.'), 404: problemSchema, ...commonProblems },
-      },
-    },
-    async (request, reply) => {
-      const record = await svc.meta.get<ModelRecord>('models', request.params.id);
-      if (!record) throw notFound('model', request.params.id);
-      await svc.meta.delete('models', record);
-      await svc.store.removeBundle('models', record.id);
-      return reply.code(204).send(null);
-    },
-  );
+  registerCollectionReads(app, {
+    kind: 'models',
+    noun: 'model',
+    article: 'a',
+    schema: modelSchema,
+    deleteNote: 'jobs already queued with it will fail',
+  });
 };
 
 export default models;

@@ -1,0 +1,87 @@
+/**
+ * The read side shared by every uploaded collection (models, datasets, arrays): a paginated list, get by id, and
+ * delete (record and files). Upload routes differ per collection and stay in their own files.
+ */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { BundleKind } from '../../../storage/artifact-store.js';
+import { notFound } from '../../problem.js';
+import {
+  commonProblems,
+  idParamsSchema,
+  pageOf,
+  paginationQuerySchema,
+  problemSchema,
+} from '../../schemas/common.js';
+
+type App = Parameters<FastifyPluginAsyncZod>[0];
+
+/** What every stored upload record has. */
+type StoredRecord = { id: string; createdAt: string };
+
+export interface UploadCollection {
+  kind: BundleKind;
+  /** Singular noun for summaries and 404s: "model", "dataset", "array". */
+  noun: string;
+  /** "a" or "an". */
+  article: string;
+  /** The record's response schema (its OpenAPI component). */
+  schema: z.ZodTypeAny;
+  deleteNote?: string;
+}
+
+export function registerCollectionReads(
+  app: App,
+  { kind, noun, article, schema, deleteNote }: UploadCollection,
+): void {
+  const svc = app.svc;
+
+  app.get(
+    `/${kind}`,
+    {
+      schema: {
+        tags: [kind],
+        summary: `List ${kind}, newest first`,
+        querystring: paginationQuerySchema,
+        response: { 200: pageOf(schema), ...commonProblems },
+      },
+    },
+    async (request) => svc.meta.list<StoredRecord>(kind, request.query),
+  );
+
+  app.get(
+    `/${kind}/:id`,
+    {
+      schema: {
+        tags: [kind],
+        summary: `Get ${article} ${noun}`,
+        params: idParamsSchema,
+        response: { 200: schema, 404: problemSchema, ...commonProblems },
+      },
+    },
+    async (request) => {
+      const record = await svc.meta.get<StoredRecord>(kind, request.params.id);
+      if (!record) throw notFound(noun, request.params.id);
+      return record;
+    },
+  );
+
+  app.delete(
+    `/${kind}/:id`,
+    {
+      schema: {
+        tags: [kind],
+        summary: `Delete ${article} ${noun}${deleteNote ? ` (${deleteNote})` : ''}`,
+        params: idParamsSchema,
+        response: { 204: z.null().describe('Deleted.'), 404: problemSchema, ...commonProblems },
+      },
+    },
+    async (request, reply) => {
+      const record = await svc.meta.get<StoredRecord>(kind, request.params.id);
+      if (!record) throw notFound(noun, request.params.id);
+      await svc.meta.delete(kind, record);
+      await svc.store.removeBundle(kind, record.id);
+      return reply.code(204).send(null);
+    },
+  );
+}
