@@ -135,8 +135,10 @@ export class JobProducer {
   }
 
   private async viewOf(record: JobRecord): Promise<JobView> {
+    // State first, then the job: a job fetched first could complete before its state is read, leaving a
+    // 'completed' state with no return value yet.
+    const state: JobState | 'unknown' = await this.queue.getJobState(record.id);
     const job: Job<JobData, JobOutcome> | undefined = await this.queue.getJob(record.id);
-    const state: JobState | 'unknown' = job ? await job.getState() : 'unknown';
     const raw = (job?.progress ?? {}) as Partial<JobProgress>;
     const view: JobView = {
       id: record.id,
@@ -168,7 +170,7 @@ export class JobProducer {
     } else if (state === 'failed' && job) {
       view.error = parseFailure(job.failedReason);
       view.status = view.error.code === 'cancelled' ? 'cancelled' : 'failed';
-    } else if (state === 'unknown') {
+    } else if (state === 'unknown' || !job) {
       view.status = 'failed';
       view.error = { code: 'expired', message: 'the job is no longer in the queue (expired or lost)' };
     }
