@@ -28,6 +28,16 @@ async function hessian(args: string[]) {
   }
 }
 
+/** `compute` on the golden MLP case, with the method-specific arguments appended. */
+const caseArgs = (...extra: string[]) => [
+  'compute',
+  ...['--model', path.join(CASE, 'model.json')],
+  ...['--inputs', path.join(CASE, 'inputs.npy')],
+  ...['--targets', path.join(CASE, 'targets.npy')],
+  ...['--loss', 'categorical_crossentropy'],
+  ...extra,
+];
+
 describe('hessian compute', () => {
   const dirs: string[] = [];
   after(async () => {
@@ -37,23 +47,7 @@ describe('hessian compute', () => {
   it('writes result.json and hessian.npy matching the float64 reference', async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
     dirs.push(out);
-    const r = await hessian([
-      'compute',
-      '--model',
-      path.join(CASE, 'model.json'),
-      '--inputs',
-      path.join(CASE, 'inputs.npy'),
-      '--targets',
-      path.join(CASE, 'targets.npy'),
-      '--loss',
-      'categorical_crossentropy',
-      '--method',
-      'hessian',
-      '--backend',
-      'cpu',
-      '--out',
-      out,
-    ]);
+    const r = await hessian(caseArgs('--method', 'hessian', '--backend', 'cpu', '--out', out));
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual((await readdir(out)).sort(), ['hessian.npy', 'result.json']);
     const result = JSON.parse(await readFile(path.join(out, 'result.json'), 'utf8'));
@@ -83,25 +77,7 @@ describe('hessian compute', () => {
   it('writes eigenvalues into result.json and eigenvectors.npy for eigen', async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
     dirs.push(out);
-    const r = await hessian([
-      'compute',
-      '--model',
-      path.join(CASE, 'model.json'),
-      '--inputs',
-      path.join(CASE, 'inputs.npy'),
-      '--targets',
-      path.join(CASE, 'targets.npy'),
-      '--loss',
-      'categorical_crossentropy',
-      '--method',
-      'eigen',
-      '--k',
-      '2',
-      '--backend',
-      'cpu',
-      '--out',
-      out,
-    ]);
+    const r = await hessian(caseArgs('--method', 'eigen', '--k', '2', '--backend', 'cpu', '--out', out));
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(await readFile(path.join(out, 'result.json'), 'utf8'));
     assert.equal(result.summary.eigenvalues.length, 2);
@@ -116,7 +92,7 @@ describe('hessian compute', () => {
   for (const [what, args, message] of [
     ['an unknown method', ['--method', 'nope'], /method\.name: Invalid/],
     ['an unknown loss', ['--loss', 'mae', '--method', 'hessian'], /loss\.name: Invalid/],
-    ['a missing --out', ['--method', 'hessian', '--no-out'], /Unknown option '--no-out'/],
+    ['an unknown option', ['--method', 'hessian', '--no-out'], /Unknown option '--no-out'/],
     ['a non-numeric --k', ['--method', 'eigen', '--k', 'three'], /--k expects a number, got 'three'/],
     [
       'a missing model file',
@@ -125,20 +101,7 @@ describe('hessian compute', () => {
     ],
   ] as const) {
     it(`rejects ${what} with a one-line error and a non-zero exit`, async () => {
-      const base = [
-        'compute',
-        '--model',
-        path.join(CASE, 'model.json'),
-        '--inputs',
-        path.join(CASE, 'inputs.npy'),
-        '--targets',
-        path.join(CASE, 'targets.npy'),
-        '--loss',
-        'categorical_crossentropy',
-        '--out',
-        os.tmpdir(),
-      ];
-      const r = await hessian([...base, ...args]);
+      const r = await hessian(caseArgs('--out', os.tmpdir(), ...args));
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, message);
       assert.equal(r.stderr.trim().split('\n').length, 1, `one line, got:\n${r.stderr}`);
