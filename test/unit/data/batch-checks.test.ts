@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkBatch, checkTokenIds, type BatchCheckRequest } from '../../../src/engine/data/batch-checks.js';
-import { EngineError } from '../../../src/engine/errors.js';
 import type { NdArray } from '../../../src/engine/ndarray.js';
+import { assertEngineError } from '../../helpers/engine-error.js';
 
 const f32 = (shape: number[], values?: number[]): NdArray => ({
   dtype: 'float32',
@@ -32,15 +32,8 @@ function request(overrides: Partial<BatchCheckRequest>): BatchCheckRequest {
   };
 }
 
-function assertInvalidBatch(fn: () => unknown, message: RegExp, details?: Record<string, unknown>): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EngineError, `expected EngineError, got ${String(e)}`);
-    assert.equal(e.code, 'invalid_batch');
-    assert.match(e.message, message);
-    for (const [key, value] of Object.entries(details ?? {})) assert.deepEqual(e.details?.[key], value, key);
-    return true;
-  });
-}
+const assertInvalidBatch = (fn: () => unknown, message: RegExp, details?: Record<string, unknown>) =>
+  assertEngineError(fn, 'invalid_batch', message, details);
 
 describe('checkBatch: shapes', () => {
   it('accepts a matching batch and returns the number of examples', () => {

@@ -8,21 +8,12 @@ import {
   decodeBatchFromJson,
   decodeBatchFromNpz,
 } from '../../../src/engine/data/decode.js';
-import { EngineError, type EngineErrorCode } from '../../../src/engine/errors.js';
+import { assertEngineError } from '../../helpers/engine-error.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npy/generate.py and test/fixtures/npz/generate.py. */
 const fixture = (path: string) =>
   new Uint8Array(readFileSync(new URL(`../../fixtures/${path}`, import.meta.url)));
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
-
-function assertEngineError(fn: () => unknown, code: EngineErrorCode, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EngineError, `expected EngineError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('decodeArrayFile', () => {
   it('decodes by extension: .npy, .json and a one-array .npz', () => {

@@ -2,15 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseJsonArray } from '../../../src/engine/data/json-array.js';
 import { EngineError } from '../../../src/engine/errors.js';
+import { assertEngineError } from '../../helpers/engine-error.js';
 
-function assertInvalidArray(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EngineError, `expected EngineError, got ${String(e)}`);
-    assert.equal(e.code, 'invalid_array');
-    assert.match(e.message, message);
-    return true;
-  });
-}
+const assertInvalidArray = (fn: () => unknown, message: RegExp) =>
+  assertEngineError(fn, 'invalid_array', message);
 
 describe('parseJsonArray', () => {
   // Values are copied from JSON numbers into float64 unchanged, so comparisons are exact.

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { encodeNpy, parseNpy } from '../../../src/engine/data/npy.js';
-import { EngineError } from '../../../src/engine/errors.js';
 import type { NdArray } from '../../../src/engine/ndarray.js';
+import { assertEngineError } from '../../helpers/engine-error.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npy/generate.py. */
 const fixture = (name: string) =>
@@ -12,14 +12,8 @@ const fixture = (name: string) =>
 /** (arange(6).reshape(2, 3) / 4 - 0.5): exact in float16, float32 and float64. */
 const BASE_2X3 = [-0.5, -0.25, 0, 0.25, 0.5, 0.75];
 
-function assertInvalidArray(fn: () => unknown, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EngineError, `expected EngineError, got ${String(e)}`);
-    assert.equal(e.code, 'invalid_array');
-    assert.match(e.message, message);
-    return true;
-  });
-}
+const assertInvalidArray = (fn: () => unknown, message: RegExp) =>
+  assertEngineError(fn, 'invalid_array', message);
 
 describe('parseNpy', () => {
   // Every value below is exactly representable in its dtype, so comparisons are exact (no tolerance needed).

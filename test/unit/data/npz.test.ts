@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { encodeNpy } from '../../../src/engine/data/npy.js';
 import { parseNpz } from '../../../src/engine/data/npz.js';
-import { EngineError, type EngineErrorCode } from '../../../src/engine/errors.js';
+import { assertEngineError } from '../../helpers/engine-error.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npz/generate.py. */
 const fixture = (name: string) =>
@@ -12,15 +12,6 @@ const fixture = (name: string) =>
 
 /** (arange(12).reshape(4, 3) / 4 - 1): exact in float32, so comparisons below are exact. */
 const INPUTS = Array.from({ length: 12 }, (_, i) => i / 4 - 1);
-
-function assertEngineError(fn: () => unknown, code: EngineErrorCode, message: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof EngineError, `expected EngineError, got ${String(e)}`);
-    assert.equal(e.code, code);
-    assert.match(e.message, message);
-    return true;
-  });
-}
 
 describe('parseNpz', () => {
   it('reads np.savez (stored, zip64 local headers) archives', () => {
