@@ -7,8 +7,8 @@ import { applyActivation } from '../../../src/engine/model/activations.js';
 import { buildForward } from '../../../src/engine/model/forward.js';
 import { parseModel } from '../../../src/engine/model/parse.js';
 import type { ModelArtifacts } from '../../../src/engine/types.js';
-import { loadWithTfjs, random, randomizeWeights, toArtifacts, uniform } from './helpers.js';
-import { MODEL_CASES, type ModelCase } from './model-cases.js';
+import { loadWithTfjs, random, toArtifacts, uniform } from './helpers.js';
+import { buildCaseArtifacts, MODEL_CASES, type ModelCase } from './model-cases.js';
 
 const BATCH = 3;
 
@@ -42,17 +42,12 @@ function relativeMaxError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return diff / scale;
 }
 
-const artifacts = new Map<string, ModelArtifacts>();
+let artifacts: Map<string, ModelArtifacts>;
 
 before(async () => {
   registerSecondOrderGradients();
   await tf.setBackend('cpu');
-  for (const [i, c] of MODEL_CASES.entries()) {
-    const model = c.build();
-    randomizeWeights(model, 100 + i);
-    artifacts.set(c.name, await toArtifacts(model));
-    model.dispose();
-  }
+  artifacts = await buildCaseArtifacts(100);
 });
 
 for (const backend of ['cpu', 'wasm']) {

@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
+import type { ModelArtifacts } from '../../../src/engine/types.js';
+import { randomizeWeights, toArtifacts } from './helpers.js';
 
 /** Small TF.js models covering every supported layer, option and activation, each with its per-example input. */
 export interface ModelCase {
@@ -217,3 +219,15 @@ export const MODEL_CASES: ModelCase[] = [
     },
   },
 ];
+
+/** Every case built, given distinct random weights (seeds from `seedBase`) and saved as artifacts, by name. */
+export async function buildCaseArtifacts(seedBase: number): Promise<Map<string, ModelArtifacts>> {
+  const artifacts = new Map<string, ModelArtifacts>();
+  for (const [i, c] of MODEL_CASES.entries()) {
+    const model = c.build();
+    randomizeWeights(model, seedBase + i);
+    artifacts.set(c.name, await toArtifacts(model));
+    model.dispose();
+  }
+  return artifacts;
+}

@@ -7,8 +7,8 @@ import { logSoftmax } from '../../../src/engine/model/activations.js';
 import { buildForward } from '../../../src/engine/model/forward.js';
 import { parseModel } from '../../../src/engine/model/parse.js';
 import type { ModelArtifacts } from '../../../src/engine/types.js';
-import { random, randomizeWeights, toArtifacts, uniform } from './helpers.js';
-import { MODEL_CASES, type ModelCase } from './model-cases.js';
+import { random, uniform } from './helpers.js';
+import { buildCaseArtifacts, MODEL_CASES, type ModelCase } from './model-cases.js';
 
 /**
  * Sanity checks of second derivatives through every layer and activation: the nested-`tf.grad` Hessian-vector
@@ -80,17 +80,12 @@ function relativeError(a: Float32Array, b: Float32Array): { error: number; scale
   return { error: Math.sqrt(diff / scale), scale: Math.sqrt(scale) };
 }
 
-const artifacts = new Map<string, ModelArtifacts>();
+let artifacts: Map<string, ModelArtifacts>;
 
 before(async () => {
   registerSecondOrderGradients();
   await tf.setBackend('cpu');
-  for (const [i, c] of MODEL_CASES.entries()) {
-    const model = c.build();
-    randomizeWeights(model, 300 + i);
-    artifacts.set(c.name, await toArtifacts(model));
-    model.dispose();
-  }
+  artifacts = await buildCaseArtifacts(300);
 });
 
 for (const backend of ['cpu', 'wasm']) {
