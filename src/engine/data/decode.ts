@@ -153,6 +153,10 @@ function startsWith(bytes: Uint8Array, magic: readonly number[]): boolean {
   return bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b);
 }
 
+/**
+ * JSON text to a value. V8's JSON.parse is iterative, so even a 100 000-deep nesting parses in linear time without
+ * overflowing the stack; the depth is then bounded by `parseJsonArray`, whose walk is the recursive one.
+ */
 function parseJsonText(bytes: Uint8Array, filename: string): unknown {
   try {
     return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
@@ -167,10 +171,17 @@ function pickBatchNames(names: string[], source: string): readonly [string, stri
   throw new EngineError(
     'invalid_batch',
     `${source}: expected arrays named 'inputs' and 'targets' (or 'x' and 'y'), found ${names.length ? listNames(names) : 'none'}; e.g. np.savez(f, inputs=x, targets=y)`,
-    { found: names },
+    { found: names.slice(0, MAX_LISTED_NAMES) },
   );
 }
 
+/** Names shown in a message: a JSON object can have any number of keys, and the message echoes them. */
+const MAX_LISTED_NAMES = 10;
+
 function listNames(names: Iterable<string>): string {
-  return [...names].map((n) => `'${n}'`).join(', ');
+  const all = [...names];
+  const listed = all.slice(0, MAX_LISTED_NAMES).map((n) => `'${n.length > 40 ? n.slice(0, 40) + '…' : n}'`);
+  return all.length > MAX_LISTED_NAMES
+    ? `${listed.join(', ')} and ${all.length - MAX_LISTED_NAMES} more`
+    : listed.join(', ');
 }

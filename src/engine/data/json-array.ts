@@ -6,6 +6,12 @@ import { EngineError } from '../errors.js';
 import type { NdArray } from '../ndarray.js';
 import { formatPosition, unravelIndex } from './positions.js';
 
+/**
+ * The most axes an array may have (numpy's limit before numpy 2). Checked before the elements are walked, so a
+ * hostile 100 000-deep nesting is refused instead of overflowing the stack.
+ */
+const MAX_NDIM = 32;
+
 /** Options for {@link parseJsonArray}. */
 export interface JsonArrayOptions {
   /**
@@ -22,13 +28,14 @@ export interface JsonArrayOptions {
  *
  * @param value - the parsed JSON.
  * @param name - what the array is called in error messages (e.g. `inputs`).
- * @throws EngineError('invalid_array') for ragged nesting, non-numeric leaves (null, strings, objects), a mix of
- *   numbers and booleans, or (with an integer dtype) a value that is not a whole number in range.
+ * @throws EngineError('invalid_array') for ragged nesting, nesting deeper than 32 axes, non-numeric leaves (null,
+ *   strings, objects), a mix of numbers and booleans, or (with an integer dtype) a value that is not a whole number
+ *   in range.
  */
 export function parseJsonArray(value: unknown, name: string, options: JsonArrayOptions = {}): NdArray {
-  const shape = inferShape(value);
+  const shape = inferShape(value, name);
   const leaves: unknown[] = [];
-  collect(value, shape, 0, [], name, leaves);
+  collect(value, shape, 0, new Array<number>(shape.length).fill(0), name, leaves);
 
   const firstLeaf = leaves[0];
   if (typeof firstLeaf === 'boolean') {
@@ -45,11 +52,20 @@ export function parseJsonArray(value: unknown, name: string, options: JsonArrayO
   return toDtype(leaves as number[], shape, name, options.dtype ?? 'float64');
 }
 
-/** The shape the first element along each axis implies; `collect` then checks every element agrees. */
-function inferShape(value: unknown): number[] {
+/**
+ * The shape the first element along each axis implies; `collect` then checks every element agrees, recursing once
+ * per axis, so capping the axes here bounds its depth (an element nested deeper than this shape is ragged).
+ */
+function inferShape(value: unknown, name: string): number[] {
   const shape: number[] = [];
   let cursor = value;
   while (Array.isArray(cursor)) {
+    if (shape.length === MAX_NDIM) {
+      fail(
+        name,
+        `${name} is nested more than ${MAX_NDIM} levels deep; an array may have at most ${MAX_NDIM} axes`,
+      );
+    }
     shape.push(cursor.length);
     if (cursor.length === 0) break;
     cursor = cursor[0];
@@ -57,6 +73,10 @@ function inferShape(value: unknown): number[] {
   return shape;
 }
 
+/**
+ * Appends the leaves under `value` to `out` in C order. `index` is one buffer shared by the whole walk: its first
+ * `depth` entries are the position of `value`, and a copy is made only for an error message.
+ */
 function collect(
   value: unknown,
   shape: number[],
@@ -69,13 +89,13 @@ function collect(
     if (Array.isArray(value)) {
       fail(
         name,
-        `${formatPosition(name, index)} is an array, but ${siblingText(name, index)} is not: the nesting is ragged`,
+        `${positionText(name, index, depth)} is an array, but ${siblingText(name, depth)} is not: the nesting is ragged`,
       );
     }
     if (typeof value !== 'number' && typeof value !== 'boolean') {
       fail(
         name,
-        `${formatPosition(name, index)} is ${describe(value)}; only numbers (or booleans) are allowed`,
+        `${positionText(name, index, depth)} is ${describe(value)}; only numbers (or booleans) are allowed`,
       );
     }
     out.push(value);
@@ -84,17 +104,20 @@ function collect(
   if (!Array.isArray(value)) {
     fail(
       name,
-      `${formatPosition(name, index)} is ${describe(value)}, but ${siblingText(name, index)} is an array: the nesting is ragged`,
+      `${positionText(name, index, depth)} is ${describe(value)}, but ${siblingText(name, depth)} is an array: the nesting is ragged`,
     );
   }
   if (value.length !== shape[depth]) {
     fail(
       name,
-      `${formatPosition(name, index)} has length ${value.length} but ${siblingText(name, index)} has length ${shape[depth]}: the nesting is ragged (every row must have the same length)`,
-      { index },
+      `${positionText(name, index, depth)} has length ${value.length} but ${siblingText(name, depth)} has length ${shape[depth]}: the nesting is ragged (every row must have the same length)`,
+      { index: index.slice(0, depth) },
     );
   }
-  for (let i = 0; i < value.length; i++) collect(value[i], shape, depth + 1, [...index, i], name, out);
+  for (let i = 0; i < value.length; i++) {
+    index[depth] = i;
+    collect(value[i], shape, depth + 1, index, name, out);
+  }
 }
 
 function toDtype(
@@ -134,12 +157,14 @@ function fail(name: string, message: string, details: Record<string, unknown> = 
   throw new EngineError('invalid_array', message, { array: name, ...details });
 }
 
-/** The element at the same depth as `index` along the first row, which fixed the expected shape. */
-function siblingText(name: string, index: number[]): string {
-  return formatPosition(
-    name,
-    index.map(() => 0),
-  );
+/** The position of the element `collect` is at, from the first `depth` entries of its shared index. */
+function positionText(name: string, index: number[], depth: number): string {
+  return formatPosition(name, index.slice(0, depth));
+}
+
+/** The element at the same depth along the first row, which fixed the expected shape. */
+function siblingText(name: string, depth: number): string {
+  return formatPosition(name, new Array<number>(depth).fill(0));
 }
 
 function describe(value: unknown): string {

@@ -12,6 +12,14 @@ import { sizeOf, type DType, type Float32NdArray, type NdArray, type TypedArray 
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
 const ARRAY_ALIGN = 64;
+/**
+ * The longest header accepted, checked before the header is decoded. `np.save` writes a few hundred bytes (numpy's
+ * own reader refuses more than 10000 unless told otherwise); 64 KiB leaves room for any honest writer while a
+ * hostile multi-megabyte header is refused without being read.
+ */
+const MAX_HEADER_BYTES = 64 * 1024;
+/** The most axes a shape may have: numpy's own limit (NPY_MAXDIMS) before numpy 2. */
+const MAX_NDIM = 32;
 /** `np.save` leaves room in the header so the leading axis can grow in place; we match it byte for byte. */
 const GROWTH_AXIS_MAX_DIGITS = 21;
 const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -63,8 +71,9 @@ function fail(name: string | undefined, message: string, details?: Record<string
  * @param bytes - the whole file.
  * @param name - optional name (e.g. the file name) that prefixes error messages.
  * @returns the array in C order, with its dtype converted as described in the module comment.
- * @throws EngineError('invalid_array') for a bad magic string, a malformed header, Fortran order, an unsupported
- *   dtype (named in the message), or data shorter or longer than the header's shape says.
+ * @throws EngineError('invalid_array') for a bad magic string, a malformed header or one longer than 64 KiB, more
+ *   than 32 axes, Fortran order, an unsupported dtype (named in the message), or data shorter or longer than the
+ *   header's shape says.
  */
 export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
@@ -78,6 +87,13 @@ export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
   const headerStart = 8 + lengthBytes;
   if (bytes.length < headerStart) fail(name, '.npy data is truncated inside its header');
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  if (headerLength > MAX_HEADER_BYTES) {
+    fail(
+      name,
+      `.npy header is ${headerLength} bytes, more than the ${MAX_HEADER_BYTES} accepted (np.save writes a few hundred); the file is not a valid .npy`,
+      { headerLength, maxHeaderBytes: MAX_HEADER_BYTES },
+    );
+  }
   const dataStart = headerStart + headerLength;
   if (bytes.length < dataStart) {
     fail(name, `.npy data is truncated: the header says it is ${headerLength} bytes but the file ends first`);
@@ -102,23 +118,27 @@ export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
   }
   const littleEndian = byteOrder === '>' ? false : byteOrder === '=' ? HOST_IS_LITTLE_ENDIAN : true;
 
-  const count = sizeOf(shape);
-  const expectedBytes = count * source.size;
+  // In BigInt: a hostile shape such as (2**40, 2**40) overflows a double's exact range, and the product must be exact
+  // for the comparison with the bytes actually present, which is what bounds the allocation below.
+  const expected = shape.reduce((product, d) => product * BigInt(d), BigInt(source.size));
   const actualBytes = bytes.length - dataStart;
-  if (actualBytes < expectedBytes) {
+  if (BigInt(actualBytes) !== expected) {
+    const details = { shape, dtype: descr, expectedBytes: Number(expected), actualBytes };
+    if (BigInt(actualBytes) < expected) {
+      fail(
+        name,
+        `.npy data is truncated: shape [${shape.join(', ')}] of '${descr}' needs ${expected} bytes of data, found ${actualBytes}`,
+        details,
+      );
+    }
     fail(
       name,
-      `.npy data is truncated: shape [${shape.join(', ')}] of '${descr}' needs ${expectedBytes} bytes of data, found ${actualBytes}`,
-      { shape, dtype: descr, expectedBytes, actualBytes },
+      `.npy file has ${BigInt(actualBytes) - expected} unexpected bytes after the data of shape [${shape.join(', ')}]; the file may be corrupt`,
+      details,
     );
   }
-  if (actualBytes > expectedBytes) {
-    fail(
-      name,
-      `.npy file has ${actualBytes - expectedBytes} unexpected bytes after the data of shape [${shape.join(', ')}]; the file may be corrupt`,
-      { shape, dtype: descr, expectedBytes, actualBytes },
-    );
-  }
+  const expectedBytes = Number(expected);
+  const count = expectedBytes / source.size;
 
   const data = allocate(source.dtype, count);
   if (NATIVE_KINDS.has(kind) && (littleEndian === HOST_IS_LITTLE_ENDIAN || source.size === 1)) {
@@ -166,38 +186,121 @@ function allocate(dtype: DType, count: number): TypedArray {
   }
 }
 
+/** The three fields of a `.npy` header that the format defines. */
+interface NpyHeader {
+  descr: string;
+  fortranOrder: boolean;
+  shape: number[];
+}
+
+/** A value in a `.npy` header dict: a string, True/False/None, or a tuple of dimensions. */
+type HeaderValue = string | boolean | null | number[];
+
 /**
- * Reads the header, a Python dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`.
- * Only the three keys the format defines are read; a structured dtype (a list for `descr`) is rejected here.
+ * Reads the header, a Python dict literal such as `{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }`
+ * (either quote style, optional trailing commas, whitespace anywhere between tokens, Python 2 `3L` dimensions).
+ * A single left-to-right scan, so the time is linear in the header's length whatever its content; keys other than
+ * the three the format defines are skipped, and a structured dtype (a list for `descr`) is rejected.
  */
-function parseHeader(
-  header: string,
-  name: string | undefined,
-): { descr: string; fortranOrder: boolean; shape: number[] } {
-  const key = (k: string) => `['"]${k}['"]\\s*:\\s*`;
-  if (new RegExp(key('descr') + '\\[').test(header)) {
-    fail(name, `structured (record) arrays are not supported; save a plain numeric array`, { header });
-  }
-  const descr = new RegExp(key('descr') + `(?:'([^']*)'|"([^"]*)")`).exec(header);
-  const fortran = new RegExp(key('fortran_order') + '(True|False)').exec(header);
-  const shape = new RegExp(key('shape') + '\\(([^)]*)\\)').exec(header);
-  if (!header.trimStart().startsWith('{') || !descr || !fortran || !shape) {
-    const missing = [!descr && 'descr', !fortran && 'fortran_order', !shape && 'shape'].filter(Boolean);
-    fail(
-      name,
-      `malformed .npy header${missing.length ? ` (missing ${missing.join(', ')})` : ''}: ${JSON.stringify(header.trim().slice(0, 200))}`,
-    );
-  }
-  const dims = shape[1]
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '')
+function parseHeader(header: string, name: string | undefined): NpyHeader {
+  let pos = 0;
+  const excerpt = () => JSON.stringify(header.trim().slice(0, 200));
+  const malformed = (expected: string): never =>
+    fail(name, `malformed .npy header: expected ${expected} at character ${pos}: ${excerpt()}`);
+  const skipSpace = () => {
+    while (pos < header.length && ' \t\n\r\f\v'.includes(header[pos])) pos++;
+  };
+  const expect = (char: string) => {
+    skipSpace();
+    if (header[pos] !== char) malformed(`'${char}'`);
+    pos++;
+  };
+  const readString = (): string => {
+    const quote = header[pos];
+    const end = header.indexOf(quote, pos + 1);
+    if (end < 0) malformed(`a closing ${quote}`);
+    const text = header.slice(pos + 1, end);
+    pos = end + 1;
+    return text;
+  };
+  const readDimension = (): number => {
+    const start = pos;
+    while (pos < header.length && header[pos] >= '0' && header[pos] <= '9') pos++;
+    if (pos === start) malformed('a non-negative integer in the shape');
+    const digits = header.slice(start, pos);
     // Python 2 era files write long integers as "3L".
-    .map((s) => (/^\d+L?$/.test(s) ? Number.parseInt(s, 10) : NaN));
-  if (dims.some((d) => !Number.isSafeInteger(d))) {
-    fail(name, `malformed .npy header: shape (${shape[1]}) is not a tuple of non-negative integers`);
+    if (header[pos] === 'L') pos++;
+    const value = Number(digits);
+    if (!Number.isSafeInteger(value)) {
+      fail(name, `malformed .npy header: shape dimension ${digits.slice(0, 30)} is too large`);
+    }
+    return value;
+  };
+  const readShape = (): number[] => {
+    pos++; // "("
+    const dims: number[] = [];
+    for (;;) {
+      skipSpace();
+      if (header[pos] === ')') break;
+      dims.push(readDimension());
+      if (dims.length > MAX_NDIM) fail(name, `the array has more than ${MAX_NDIM} axes (numpy's limit)`);
+      skipSpace();
+      if (header[pos] === ',') pos++;
+      else if (header[pos] !== ')') malformed("',' or ')' in the shape");
+    }
+    pos++; // ")"
+    return dims;
+  };
+  const readValue = (key: string): HeaderValue => {
+    skipSpace();
+    const char = header[pos];
+    if (char === "'" || char === '"') return readString();
+    if (char === '(') return readShape();
+    if (char === '[' && key === 'descr') {
+      fail(name, `structured (record) arrays are not supported; save a plain numeric array`, { header });
+    }
+    for (const [word, value] of [
+      ['True', true],
+      ['False', false],
+      ['None', null],
+    ] as const) {
+      if (header.startsWith(word, pos)) {
+        pos += word.length;
+        return value;
+      }
+    }
+    return malformed('a string, True, False or a tuple');
+  };
+
+  const fields = new Map<string, HeaderValue>();
+  expect('{');
+  for (;;) {
+    skipSpace();
+    if (header[pos] === '}') break;
+    if (header[pos] !== "'" && header[pos] !== '"') malformed("a quoted key or '}'");
+    const key = readString();
+    expect(':');
+    fields.set(key, readValue(key));
+    skipSpace();
+    if (header[pos] === ',') pos++;
+    else if (header[pos] !== '}') malformed("',' or '}'");
   }
-  return { descr: descr[1] ?? descr[2], fortranOrder: fortran[1] === 'True', shape: dims };
+  pos++; // "}"
+  skipSpace(); // np.save pads the header with spaces and a final newline
+  if (pos < header.length) malformed('the end of the header after the closing brace');
+
+  const descr = fields.get('descr');
+  const fortranOrder = fields.get('fortran_order');
+  const shape = fields.get('shape');
+  if (typeof descr !== 'string' || typeof fortranOrder !== 'boolean' || !Array.isArray(shape)) {
+    const invalid = [
+      typeof descr !== 'string' && 'descr',
+      typeof fortranOrder !== 'boolean' && 'fortran_order',
+      !Array.isArray(shape) && 'shape',
+    ].filter(Boolean);
+    fail(name, `malformed .npy header (missing or invalid ${invalid.join(', ')}): ${excerpt()}`);
+  }
+  return { descr, fortranOrder, shape };
 }
 
 function describeDescr(descr: string): string {
