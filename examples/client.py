@@ -135,6 +135,27 @@ class HessianClient:
         return self._call("DELETE", f"/v1/jobs/{job_id}").json()
 
 
+def print_verification(summary: dict) -> None:
+    """Prints whether the result passed its checks, each check, and every warning (a result that failed a check
+    is still returned: e.g. inverse_hvp on an indefinite matrix, with summary.converged false)."""
+    verification = summary.get("verification", {})
+    print("verification passed:", verification.get("passed"))
+    for check in verification.get("checks", []):
+        if check.get("approximation"):
+            status = "estimate"
+        elif check.get("inconclusive"):
+            status = "inconclusive"
+        else:
+            status = "ok" if check["passed"] else "FAILED"
+        value = "n/a" if check.get("value") is None else f"{check['value']:.3g}"
+        limit = "" if check.get("tolerance") is None else f" (tolerance {check['tolerance']:.3g})"
+        print(f"  {check['name']:22s} {status:12s} {value}{limit}: {check.get('detail', '')}")
+    if "converged" in summary:
+        print("converged:", summary["converged"])
+    for warning in ([summary["warning"]] if summary.get("warning") else []) + verification.get("warnings", []):
+        print("warning:", warning)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("url")
@@ -154,7 +175,7 @@ def main() -> None:
                   on_progress=progress)
     summary = {k: v for k, v in job["result"]["summary"].items() if k != "verification"}
     print("summary:", json.dumps(summary)[:500])
-    print("verification passed:", job["result"]["summary"]["verification"]["passed"])
+    print_verification(job["result"]["summary"])
     for artifact in job["result"]["artifacts"]:
         array = hc.download(job, artifact["name"])
         print(f"{artifact['name']}: shape {array.shape}, dtype {array.dtype}")

@@ -19,8 +19,8 @@ import { hessianOperator } from './operators/hessian-operator.js';
 import { Progress } from './progress.js';
 import { DEFAULT_MAX_DENSE_BYTES, prepareRequest } from './request.js';
 import type { MethodName } from './spec.js';
-import type { ComputeOptions, ComputeRequest, ComputeResult, Verification } from './types.js';
-import { assessSymmetry, directionalCheck } from './verification.js';
+import type { ComputeOptions, ComputeRequest, ComputeResult } from './types.js';
+import { verifyOutput } from './verification.js';
 
 /** The method registry: one file per method, one line here. */
 const METHODS: Record<MethodName, Method<any>> = {
@@ -44,8 +44,9 @@ export interface EngineComputeOptions extends ComputeOptions {
 
 /**
  * Runs one curvature method on a model, a batch and a loss. Validates everything first (nothing is allocated
- * for a request that would be refused), computes, then verifies the result independently (symmetry of dense
- * results, and a directional finite-difference check of the curvature products).
+ * for a request that would be refused), computes, then verifies the result independently: named checks of the
+ * curvature machinery and of the method's own output (see verification.ts), whose failure sets
+ * `verification.passed: false` with a warning but still returns the result.
  * @throws EngineError for bad input (never retried), cancellation, or refused sizes.
  */
 export async function compute(req: ComputeRequest, opts: EngineComputeOptions = {}): Promise<ComputeResult> {
@@ -75,35 +76,11 @@ export async function compute(req: ComputeRequest, opts: EngineComputeOptions = 
     progress.finish();
 
     const verifyStarted = performance.now();
-    const warnings: string[] = [];
-    const symmetric = assessSymmetry(output.symmetryResidual, warnings);
-    const directional = await directionalCheck(
-      objective,
-      output.curvature,
-      rawOperator(output.curvature),
+    const verification = await verifyOutput(
+      output,
+      { objective, operator: rawOperator, rng: createRng(prepared.seed + 2) },
       createRng(prepared.seed + 1),
     );
-    if (!directional.passed && !directional.inconclusive) {
-      warnings.push(
-        `VERIFICATION FAILED: the ${output.curvature} product differs from finite differences by ` +
-          `${(100 * directional.relativeError).toFixed(2)}% (tolerance ${(100 * directional.tolerance).toFixed(1)}%).`,
-      );
-    } else if (directional.inconclusive) {
-      warnings.push(
-        'The directional finite-difference check was inconclusive (a kink lies within its step).',
-      );
-    }
-    const verification: Verification = {
-      symmetryResidual: output.symmetryResidual,
-      directional: {
-        relativeError: directional.relativeError,
-        step: directional.step,
-        tolerance: directional.tolerance,
-        passed: directional.passed,
-      },
-      passed: symmetric && (directional.passed || directional.inconclusive),
-      warnings,
-    };
     return {
       method: prepared.method.name,
       numParams: prepared.numParams,

@@ -37,12 +37,66 @@ export interface ComputeOptions {
   maxDenseBytes?: number;
 }
 
-export interface Verification {
-  /** ‖A − Aᵀ‖_F / ‖A‖_F of a dense result. */
-  symmetryResidual?: number;
-  /** H·v from the method's operator against the central difference of gradients along a random v. */
-  directional?: { relativeError: number; step: number; tolerance: number; passed: boolean };
+/**
+ * The checks a result can carry (docs/engine.md, "Verification", says what each compares, its tolerance and
+ * its cost):
+ * - `directional_fd`: the curvature product (H v, or J v for the GGN) along a random unit v against central
+ *   differences of the gradient (or of the logits);
+ * - `product_fd`: a product the Hessian result itself implies (a dense matrix times a random v, or hvp's first
+ *   product) against central differences of the gradient along its vector;
+ * - `full_ggn_product`: G v = Jᵀ H_ℓ J v as the result implies it (dense matrix, ggnvp's first product, or the
+ *   operator) against central differences of Jᵀ∇_zℓ(f(θ₀ + s v)), first-order passes only;
+ * - `symmetry`: ‖A − Aᵀ‖_F/‖A‖_F of a dense result before it was symmetrized;
+ * - `sampled_columns`: seeded columns of a dense result against fresh operator products A e_j;
+ * - `sampled_diagonal`: seeded diagonal entries against fresh products e_jᵀ A e_j;
+ * - `eigen_residuals`: ‖A v − λ v‖ / max|θ| per returned eigenpair, from fresh products;
+ * - `inverse_hvp_residual`: ‖(A + δI)x − b‖/‖b‖ per right-hand side, from fresh products;
+ * - `standard_error`: the uncertainty of a stochastic estimate (an approximation, never a proof).
+ */
+export type VerificationCheckName =
+  | 'directional_fd'
+  | 'product_fd'
+  | 'full_ggn_product'
+  | 'symmetry'
+  | 'sampled_columns'
+  | 'sampled_diagonal'
+  | 'eigen_residuals'
+  | 'inverse_hvp_residual'
+  | 'standard_error';
+
+/** One named comparison of a result against something computed independently of it. */
+export interface VerificationCheck {
+  name: VerificationCheckName;
+  /** `value ≤ tolerance` (and, for iterative methods, that they converged). Ignored by
+   *  {@link Verification.passed} when `inconclusive`. */
   passed: boolean;
+  /** The measured discrepancy, dimensionless (a relative error or residual; the worst of `values`), or for an
+   *  approximation the estimate's standard error in the result's units. null when it could not be measured
+   *  (e.g. a standard error from a single probe). */
+  value: number | null;
+  /** The largest accepted `value`, chosen for float32 arithmetic; null for an approximation, whose standard
+   *  error is reported, not judged. */
+  tolerance: number | null;
+  /** Per-sample values when the check has several (per right-hand side, per eigenpair, per column). */
+  values?: number[];
+  /** The check could not decide (e.g. a kink lies within the finite-difference step). */
+  inconclusive: boolean;
+  /** The result is a stochastic estimate: this check reports its uncertainty and claims no exactness. */
+  approximation: boolean;
+  /** One sentence: what was compared with what, and the outcome. */
+  detail: string;
+}
+
+export interface Verification {
+  /** True when every check that is not inconclusive passed. */
+  passed: boolean;
+  /** Every check run on this result, in the order run. */
+  checks: VerificationCheck[];
+  /** ‖A − Aᵀ‖_F / ‖A‖_F of a dense result (also the `symmetry` check's value; kept for compatibility). */
+  symmetryResidual?: number;
+  /** The `directional_fd` check in its original shape (kept for compatibility). */
+  directional?: { relativeError: number; step: number; tolerance: number; passed: boolean };
+  /** One line per failed or inconclusive check (failures start with `VERIFICATION FAILED`). */
   warnings: string[];
 }
 

@@ -1,86 +1,67 @@
-import * as tf from '@tensorflow/tfjs';
-import { norm } from './estimators/dense-linalg.js';
-import type { LinearOperator } from './estimators/linear-operator.js';
+/**
+ * Verification of a method's result: a list of named checks, each comparing the result (or the machinery that
+ * made it) with something computed independently, and `passed` as the AND of every check that could decide.
+ * The checks themselves live in `checks/`, one per file; each method says which of its outputs to check.
+ */
+import type { CheckContext } from './checks/check.js';
+import { directionalCheck, directionalVerificationCheck } from './checks/directional.js';
+import { productCheck } from './checks/product.js';
+import { symmetryCheck } from './checks/symmetry.js';
 import type { Rng } from './estimators/rng.js';
-import type { Curvature } from './methods/method.js';
-import type { Objective } from './objective.js';
-import { jacobianVectorProduct } from './operators/ggn-operator.js';
-import { lossGradient } from './operators/hessian-operator.js';
-import { readFloat64 } from './tensor-io.js';
-import type { Verification } from './types.js';
+import type { MethodOutput } from './methods/method.js';
+import type { Verification, VerificationCheck } from './types.js';
 
-/** Relative error of the curvature product against finite differences accepted in float32. */
-const TOLERANCE = 0.05;
-/** Symmetry residual above which a dense result is flagged. */
-const SYMMETRY_TOLERANCE = 1e-3;
+export { directionalCheck } from './checks/directional.js';
 
-function relativeDistance(a: Float64Array, b: Float64Array): number {
-  const d = new Float64Array(a.length);
-  for (let i = 0; i < a.length; i++) d[i] = a[i] - b[i];
-  const scale = Math.max(norm(a), norm(b));
-  return scale === 0 ? 0 : norm(d) / scale;
+/**
+ * Runs every check that applies to `output`, in this order:
+ *   1. `directional_fd` on every result (the curvature machinery along a random v, seeded by `directionalRng`);
+ *   2. `symmetry` on dense results;
+ *   3. `full_ggn_product` on every GGN result, and `product_fd` on Hessian results that state a product;
+ *   4. the method's own checks (`output.verify`).
+ * Products here use `ctx.operator`, outside the method's progress accounting.
+ */
+export async function verifyOutput(
+  output: MethodOutput,
+  ctx: CheckContext,
+  directionalRng: Rng,
+): Promise<Verification> {
+  const { curvature } = output;
+  const directional = await directionalCheck(
+    ctx.objective,
+    curvature,
+    ctx.operator(curvature),
+    directionalRng,
+  );
+  const checks = [directionalVerificationCheck(curvature, directional)];
+  if (output.symmetryResidual !== undefined) {
+    checks.push(symmetryCheck(output.symmetryResidual, output.symmetryTolerance));
+  }
+  const claimed = output.claimedProduct?.(ctx.rng);
+  if (curvature === 'ggn' || claimed) checks.push(await productCheck(ctx, curvature, claimed));
+  if (output.verify) checks.push(...(await output.verify(ctx)));
+  const { inconclusive: _, ...directionalFields } = directional;
+  return {
+    ...summarizeChecks(checks),
+    ...(output.symmetryResidual !== undefined && { symmetryResidual: output.symmetryResidual }),
+    directional: directionalFields,
+  };
 }
 
 /**
- * Checks the curvature machinery independently of automatic second derivatives: along a random unit v,
- *   hessian: H v  against (∇L(θ + h v) − ∇L(θ − h v)) / 2h,
- *   ggn:     J v  against (f(θ + h v) − f(θ − h v)) / 2h   (J is what the GGN is built from),
- * at two steps h and h/2. Their disagreement measures the finite-difference error itself, so the tolerance is
- * max(5%, 3 × that disagreement); a kink within the step makes the check inconclusive rather than failed.
+ * `passed` is the AND of the checks that are not inconclusive; each failed check adds a
+ * `VERIFICATION FAILED` warning, each inconclusive one a note.
  */
-export async function directionalCheck(
-  objective: Objective,
-  curvature: Curvature,
-  operator: LinearOperator,
-  rng: Rng,
-): Promise<NonNullable<Verification['directional']> & { inconclusive: boolean }> {
-  const n = objective.numParams;
-  const v = rng.gaussianVector(n);
-  const vNorm = norm(v);
-  for (let i = 0; i < n; i++) v[i] /= vNorm;
-  const theta = objective.theta.dataSync() as Float32Array;
-  let thetaMax = 0;
-  for (const t of theta) thetaMax = Math.max(thetaMax, Math.abs(t));
-  const h = Math.cbrt(2 ** -23) * Math.max(1, thetaMax);
-
-  const along = (s: number) => Float32Array.from(theta, (t, i) => t + s * v[i]);
-  const evaluate = (point: Float32Array): Float64Array =>
-    curvature === 'hessian'
-      ? lossGradient(objective, point)
-      : readFloat64(() => objective.logits(tf.tensor1d(point)));
-  const central = (s: number) => {
-    const plus = evaluate(along(s));
-    const minus = evaluate(along(-s));
-    return plus.map((p, i) => (p - minus[i]) / (2 * s));
-  };
-  const exact =
-    curvature === 'hessian'
-      ? await operator.matvec(v)
-      : readFloat64(() => {
-          const logitsShape = tf.tidy(() => objective.logits(objective.theta)).shape;
-          return jacobianVectorProduct(objective, tf.tensor1d(Float32Array.from(v)), logitsShape);
-        });
-  const wide = central(h);
-  const narrow = central(h / 2);
-  const fdDisagreement = relativeDistance(wide, narrow);
-  const relativeError = relativeDistance(exact, narrow);
-  const tolerance = Math.max(TOLERANCE, 3 * fdDisagreement);
-  return {
-    relativeError,
-    step: h,
-    tolerance,
-    passed: relativeError <= tolerance,
-    inconclusive: fdDisagreement > 0.25,
-  };
-}
-
-export function assessSymmetry(residual: number | undefined, warnings: string[]): boolean {
-  if (residual === undefined) return true;
-  if (residual > SYMMETRY_TOLERANCE) {
-    warnings.push(
-      `The dense result's symmetry residual ${residual.toExponential(2)} exceeds ${SYMMETRY_TOLERANCE}.`,
-    );
-    return false;
+export function summarizeChecks(
+  checks: VerificationCheck[],
+): Pick<Verification, 'passed' | 'checks' | 'warnings'> {
+  const warnings: string[] = [];
+  for (const c of checks) {
+    if (c.inconclusive) warnings.push(`The ${c.name} check was inconclusive: ${c.detail}`);
+    else if (!c.passed) {
+      const limit = c.tolerance === null ? '' : ` (tolerance ${c.tolerance.toExponential(1)})`;
+      warnings.push(`VERIFICATION FAILED: ${c.name}${limit}: ${c.detail}`);
+    }
   }
-  return true;
+  return { passed: checks.every((c) => c.inconclusive || c.passed), checks, warnings };
 }

@@ -62,6 +62,8 @@ export interface LanczosEigsResult {
   iterations: number;
   /** All k wanted pairs meet the tolerance. */
   converged: boolean;
+  /** max |θ| over every Ritz value of T_m: the scale the tolerance is relative to (≤ the spectral radius). */
+  ritzScale: number;
   /** Restarts after breakdowns (invariant Krylov subspaces). */
   restarts: number;
 }
@@ -115,6 +117,7 @@ export async function lanczosEigs(op: LinearOperator, options: LanczosOptions): 
     residualNorms: Float64Array.from(wanted, (i) => beta * Math.abs(t.eigenvectors[i][m - 1])),
     iterations: m,
     converged: check.count === k,
+    ritzScale: Math.max(Math.abs(t.eigenvalues[0]), Math.abs(t.eigenvalues[m - 1])),
     restarts: blockStarts.length - 1,
   };
   if (options.explicitResiduals) {

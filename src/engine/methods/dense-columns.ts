@@ -1,5 +1,10 @@
+import { sampleIndices } from '../checks/check.js';
+import { randomUnit } from '../checks/differences.js';
+import { EXACT_COLUMN_TOLERANCE, SAMPLED_COLUMNS, sampledColumnsCheck } from '../checks/sampled-columns.js';
 import type { LinearOperator } from '../estimators/linear-operator.js';
+import type { Rng } from '../estimators/rng.js';
 import type { ParamLayout } from '../types.js';
+import type { Curvature, MethodOutput } from './method.js';
 
 export type Blocks = 'full' | 'layer' | 'weight';
 
@@ -60,4 +65,50 @@ export function symmetrize(matrix: Float32Array, n: number): void {
       matrix[j * n + i] = mean;
     }
   }
+}
+
+/** M v in float64, for a row-major n×n float32 matrix M. */
+export function denseProduct(matrix: Float32Array, v: Float64Array): Float64Array {
+  const n = v.length;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += matrix[i * n + j] * v[j];
+    out[i] = s;
+  }
+  return out;
+}
+
+/**
+ * The checks of a dense n×n result M of `curvature`: its product with a random unit v (for the product check;
+ * only for a full matrix, since a block-diagonal one is not the curvature), and `sampled_columns` against fresh
+ * operator products within the blocks.
+ */
+export function denseChecks(
+  matrix: Float32Array,
+  options: {
+    curvature: Curvature;
+    ids: Int32Array;
+    full: boolean;
+    reference?: string;
+  },
+): Pick<MethodOutput, 'claimedProduct' | 'verify'> {
+  const n = options.ids.length;
+  return {
+    ...(options.full && {
+      claimedProduct: (rng: Rng) => {
+        const direction = randomUnit(rng, n);
+        return { direction, product: denseProduct(matrix, direction), source: 'the dense result' };
+      },
+    }),
+    verify: async (ctx) => [
+      await sampledColumnsCheck(
+        ctx.operator(options.curvature),
+        matrix,
+        sampleIndices(ctx.rng, n, SAMPLED_COLUMNS),
+        EXACT_COLUMN_TOLERANCE,
+        { blockIds: options.ids, reference: options.reference },
+      ),
+    ],
+  };
 }

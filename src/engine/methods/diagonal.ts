@@ -1,10 +1,13 @@
+import { sampleIndices } from '../checks/check.js';
+import { EXACT_ENTRY_TOLERANCE, SAMPLED_ENTRIES, sampledDiagonalCheck } from '../checks/sampled-diagonal.js';
 import { exactDiagonal } from '../estimators/exact.js';
 import { explicitJacobianProducts, preferJacobian } from './ggn.js';
 import type { Method, SpecOf } from './method.js';
 
 /**
  * Exact diagonal of the Hessian (P products with unit vectors, O(P) memory) or of the GGN. The GGN diagonal
- * comes from the explicit Jacobian when N·C < P: diag(G)_i = Σ_r J_ri (H_ℓ J)_ri (+ l2).
+ * comes from the explicit Jacobian when N·C < P: diag(G)_i = Σ_r J_ri (H_ℓ J)_ri (+ l2). Checked on sampled
+ * entries against fresh products e_jᵀ A e_j (an independent path when the Jacobian was used).
  */
 export const diagonal: Method<SpecOf<'diagonal'>> = async (ctx, spec) => {
   const { objective } = ctx;
@@ -29,5 +32,13 @@ export const diagonal: Method<SpecOf<'diagonal'>> = async (ctx, spec) => {
     summary: { curvature: spec.curvature, algorithm, trace },
     arrays: { 'diagonal.npy': { dtype: 'float32', shape: [n], data: diag } },
     curvature: spec.curvature,
+    verify: async (check) => [
+      await sampledDiagonalCheck(
+        check.operator(spec.curvature),
+        diag,
+        sampleIndices(check.rng, n, SAMPLED_ENTRIES),
+        EXACT_ENTRY_TOLERANCE,
+      ),
+    ],
   };
 };

@@ -1,10 +1,12 @@
+import { eigenResidualCheck } from '../checks/eigen-residuals.js';
 import { lanczosEigs } from '../estimators/lanczos.js';
 import type { Method, SpecOf } from './method.js';
 import { stackRows } from './vectors.js';
 
 /**
  * k extreme eigenpairs by Lanczos with full reorthogonalization (largest algebraic by default, or smallest, or
- * largest magnitude), with the residual norms ‖A u − λ u‖ reported per pair.
+ * largest magnitude), with the residual norms ‖A u − λ u‖ reported per pair (from the Lanczos relation). The
+ * `eigen_residuals` check recomputes them from fresh products with the returned (float32) eigenvectors.
  */
 export const eigen: Method<SpecOf<'eigen'>> = async (ctx, spec) => {
   const n = ctx.objective.numParams;
@@ -18,6 +20,7 @@ export const eigen: Method<SpecOf<'eigen'>> = async (ctx, spec) => {
     rng: ctx.rng,
   });
   ctx.progress.finish();
+  const stacked = stackRows(r.eigenvectors, n);
   return {
     summary: {
       curvature: spec.curvature,
@@ -36,9 +39,19 @@ export const eigen: Method<SpecOf<'eigen'>> = async (ctx, spec) => {
       'eigenvectors.npy': {
         dtype: 'float32',
         shape: [r.eigenvectors.length, n],
-        data: stackRows(r.eigenvectors, n),
+        data: stacked,
       },
     },
     curvature: spec.curvature,
+    verify: async (check) => [
+      await eigenResidualCheck(
+        check.operator(spec.curvature),
+        {
+          eigenvalues: r.eigenvalues,
+          eigenvectors: r.eigenvectors.map((_, i) => Float64Array.from(stacked.subarray(i * n, (i + 1) * n))),
+        },
+        { scale: r.ritzScale, tol: spec.tol, converged: r.converged, iterations: r.iterations },
+      ),
+    ],
   };
 };

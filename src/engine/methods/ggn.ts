@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
 import { readFloat32 } from '../tensor-io.js';
-import { blockIds, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
+import { blockIds, denseChecks, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
 import { guardBytes, guardDense } from './guards.js';
 import type { Method, MethodContext, SpecOf } from './method.js';
 
@@ -28,6 +28,8 @@ export async function explicitJacobianProducts(ctx: MethodContext) {
 /**
  * Exact dense generalized Gauss–Newton Jᵀ H_ℓ J (+ l2·I), split at the logits. When N·C < P it is assembled
  * from the explicit Jacobian (N·C reverse passes and one matrix product); otherwise from P GGN-vector products.
+ * Checked by its symmetry, sampled columns against fresh GGN-vector products (an independent path when the
+ * Jacobian was used), and (full matrix) the full GGN product against differences.
  */
 export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
   const { objective } = ctx;
@@ -59,5 +61,11 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
     arrays: { 'ggn.npy': { dtype: 'float32', shape: [n, n], data: matrix } },
     symmetryResidual: residual,
     curvature: 'ggn',
+    ...denseChecks(matrix, {
+      curvature: 'ggn',
+      ids,
+      full: spec.blocks === 'full',
+      reference: algorithm === 'explicit-jacobian' ? ' (GGN-vector products, not the Jacobian)' : '',
+    }),
   };
 };

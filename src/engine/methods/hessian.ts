@@ -1,16 +1,18 @@
-import { blockIds, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
+import { blockIds, denseChecks, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
 import { guardDense } from './guards.js';
 import type { Method, SpecOf } from './method.js';
 
 /**
  * Exact dense Hessian, one Hessian-vector product per column (P products), optionally block-diagonal by layer
- * or weight tensor. The raw matrix's asymmetry is reported; the result is its symmetric part.
+ * or weight tensor. The raw matrix's asymmetry is reported; the result is its symmetric part. Checked by its
+ * symmetry, sampled columns against fresh products, and (full matrix) its product against differences.
  */
 export const hessian: Method<SpecOf<'hessian'>> = async (ctx, spec) => {
   const n = ctx.objective.numParams;
   guardDense(n, ctx.maxDenseBytes);
   ctx.progress.plan(n);
-  const matrix = await denseFromColumns(ctx.operator('hessian'), blockIds(ctx.objective.layout, spec.blocks));
+  const ids = blockIds(ctx.objective.layout, spec.blocks);
+  const matrix = await denseFromColumns(ctx.operator('hessian'), ids);
   const residual = symmetryResidual(matrix, n);
   symmetrize(matrix, n);
   return {
@@ -18,5 +20,10 @@ export const hessian: Method<SpecOf<'hessian'>> = async (ctx, spec) => {
     arrays: { 'hessian.npy': { dtype: 'float32', shape: [n, n], data: matrix } },
     symmetryResidual: residual,
     curvature: 'hessian',
+    ...denseChecks(matrix, {
+      curvature: 'hessian',
+      ids,
+      full: spec.blocks === 'full',
+    }),
   };
 };

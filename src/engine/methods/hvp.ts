@@ -1,8 +1,13 @@
 import { norm } from '../estimators/dense-linalg.js';
-import type { Method, MethodContext, SpecOf } from './method.js';
+import type { Method, MethodContext, MethodOutput, SpecOf } from './method.js';
 import { stackRows } from './vectors.js';
 
-async function products(ctx: MethodContext, curvature: 'hessian' | 'ggn', file: string) {
+/** k products; the first is checked against central differences along its own vector (product check). */
+async function products(
+  ctx: MethodContext,
+  curvature: 'hessian' | 'ggn',
+  file: string,
+): Promise<MethodOutput> {
   const vectors = ctx.vectors!;
   const n = ctx.objective.numParams;
   ctx.progress.plan(vectors.length);
@@ -13,6 +18,7 @@ async function products(ctx: MethodContext, curvature: 'hessian' | 'ggn', file: 
     summary: { k: vectors.length, norms: rows.map(norm) },
     arrays: { [file]: { dtype: 'float32' as const, shape: [vectors.length, n], data: stackRows(rows, n) } },
     curvature,
+    claimedProduct: () => ({ direction: vectors[0], product: rows[0], source: 'the first returned product' }),
   };
 }
 

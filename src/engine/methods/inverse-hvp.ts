@@ -1,3 +1,4 @@
+import { inverseResidualCheck } from '../checks/inverse-residuals.js';
 import { conjugateGradient } from '../estimators/cg.js';
 import type { Method, SpecOf } from './method.js';
 import { stackRows } from './vectors.js';
@@ -6,6 +7,10 @@ import { stackRows } from './vectors.js';
  * Solves (A + δI) x = b for each given b by conjugate gradients (A = H or G), reporting the residual and the
  * iterations, and saying so when A + δI turned out not to be positive definite (CG then stops: its iterate is
  * not a solution, add damping δ or use the GGN, which is positive semi-definite for convex losses).
+ *
+ * A solve that did not converge still returns its iterate, with `summary.converged: false` and a failed
+ * `inverse_hvp_residual` check (true residuals ‖(A + δI)x − b‖/‖b‖ from fresh products), so
+ * `verification.passed` is false: the job succeeds, and says plainly that x is not a solution.
  */
 export const inverseHvp: Method<SpecOf<'inverse_hvp'>> = async (ctx, spec) => {
   const n = ctx.objective.numParams;
@@ -25,22 +30,41 @@ export const inverseHvp: Method<SpecOf<'inverse_hvp'>> = async (ctx, spec) => {
       residualNorm: r.residualNorm,
       relativeResidual: r.relativeResidual,
       notPositiveDefinite: r.notPositiveDefinite,
+      ...(r.message && { message: r.message }),
     });
   }
   ctx.progress.finish();
-  const indefinite = solves.some((s) => s.notPositiveDefinite);
+  const converged = solves.every((s) => s.converged);
+  const matrix = spec.curvature === 'ggn' ? 'G' : 'H';
+  const reason = solves.some((s) => s.notPositiveDefinite)
+    ? `${matrix} + ${spec.damping}·I is not positive definite, so CG stopped early`
+    : `CG did not reach tol = ${spec.tol} within maxIter = ${maxIter}`;
+  const advice = solves.some((s) => s.notPositiveDefinite)
+    ? 'Increase damping or use curvature "ggn".'
+    : 'Raise maxIter or damping.';
+  const stacked = stackRows(solutions, n);
   return {
     summary: {
       curvature: spec.curvature,
       damping: spec.damping,
+      converged,
       solves,
-      ...(indefinite && {
-        warning: `${spec.curvature === 'ggn' ? 'G' : 'H'} + ${spec.damping}·I is not positive definite: CG stopped early and its result is not a solution. Increase damping or use curvature "ggn".`,
-      }),
+      ...(!converged && { warning: `${reason}: its result is not a solution. ${advice}` }),
     },
     arrays: {
-      'inverse_hvp.npy': { dtype: 'float32', shape: [vectors.length, n], data: stackRows(solutions, n) },
+      'inverse_hvp.npy': { dtype: 'float32', shape: [vectors.length, n], data: stacked },
     },
     curvature: spec.curvature,
+    verify: async (check) => [
+      await inverseResidualCheck(
+        check.operator(spec.curvature),
+        {
+          damping: spec.damping,
+          rhs: vectors,
+          solutions: solutions.map((_, i) => Float64Array.from(stacked.subarray(i * n, (i + 1) * n))),
+        },
+        { tol: spec.tol, converged, reason },
+      ),
+    ],
   };
 };

@@ -1,9 +1,12 @@
+import type { CheckContext } from '../checks/check.js';
+import type { ClaimedProduct } from '../checks/product.js';
 import type { LinearOperator } from '../estimators/linear-operator.js';
 import type { Rng } from '../estimators/rng.js';
 import type { Float32NdArray } from '../ndarray.js';
 import type { Objective } from '../objective.js';
 import type { Progress } from '../progress.js';
 import type { MethodSpec } from '../spec.js';
+import type { VerificationCheck } from '../types.js';
 
 export type Curvature = 'hessian' | 'ggn';
 
@@ -23,8 +26,16 @@ export interface MethodOutput {
   arrays: Record<string, Float32NdArray>;
   /** ‖A − Aᵀ‖_F/‖A‖_F of a dense result before it was symmetrized. */
   symmetryResidual?: number;
+  /** The largest acceptable symmetryResidual. @defaultValue SYMMETRY_TOLERANCE (1e-3, exact products) */
+  symmetryTolerance?: number;
   /** Which curvature the directional verification checks. */
   curvature: Curvature;
+  /** A product A v the result itself states (a full dense matrix times a random v, hvp's first product), for
+   *  the `product_fd` / `full_ggn_product` check; without one the GGN is checked through its operator. */
+  claimedProduct?: (rng: Rng) => ClaimedProduct;
+  /** The method's checks of its own output against fresh computations, run after it (not counted as
+   *  progress). */
+  verify?: (ctx: CheckContext) => Promise<VerificationCheck[]>;
 }
 
 export type Method<S extends MethodSpec = MethodSpec> = (

@@ -1,7 +1,18 @@
+import { standardErrorCheck } from '../checks/estimate.js';
 import { exactTrace } from '../estimators/exact.js';
 import { hutchinsonTrace } from '../estimators/hutchinson.js';
 import { hutchppTrace } from '../estimators/hutchpp.js';
-import type { Method, SpecOf } from './method.js';
+import type { Method, MethodOutput, SpecOf } from './method.js';
+
+/** The `standard_error` check of a stochastic trace: an approximation, reported with its uncertainty. */
+function estimateChecks(trace: number, standardError: number, products: number): MethodOutput['verify'] {
+  const detail =
+    standardError === 0
+      ? `Standard error 0 after ${products} products: Hutch++ covered the whole operator, or every probe agreed.`
+      : `A stochastic estimate from ${products} products: ${trace.toPrecision(6)} ± ` +
+        `${standardError.toExponential(2)} (one standard error).`;
+  return async () => [standardErrorCheck(standardError, detail)];
+}
 
 /**
  * tr(H) or tr(G): Hutch++ (default; exact for rank ≤ probes/3, variance O(1/m²) otherwise), Hutchinson with
@@ -25,6 +36,7 @@ export const trace: Method<SpecOf<'trace'>> = async (ctx, spec) => {
       summary: { ...base, trace: r.trace, standardError: r.standardError, probes: r.probes },
       arrays: {},
       curvature: spec.curvature,
+      verify: estimateChecks(r.trace, r.standardError, r.probes),
     };
   }
   const r = await hutchppTrace(operator, { matvecs: spec.probes, rng: ctx.rng });
@@ -39,5 +51,6 @@ export const trace: Method<SpecOf<'trace'>> = async (ctx, spec) => {
     },
     arrays: {},
     curvature: spec.curvature,
+    verify: estimateChecks(r.trace, r.standardError, r.matvecs),
   };
 };

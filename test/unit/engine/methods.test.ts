@@ -31,14 +31,30 @@ const SPECS: Record<string, MethodSpecInput> = {
   finite_difference: { name: 'finite_difference' },
 };
 
+/** The named checks each method's result carries, in order (see src/engine/verification.ts). */
+const CHECKS: Record<string, string[]> = {
+  hessian: ['directional_fd', 'symmetry', 'product_fd', 'sampled_columns'],
+  ggn: ['directional_fd', 'symmetry', 'full_ggn_product', 'sampled_columns'],
+  hvp: ['directional_fd', 'product_fd'],
+  ggnvp: ['directional_fd', 'full_ggn_product'],
+  diagonal: ['directional_fd', 'sampled_diagonal'],
+  diagonal_estimate: ['directional_fd', 'standard_error'],
+  trace: ['directional_fd', 'standard_error'],
+  eigen: ['directional_fd', 'eigen_residuals'],
+  density: ['directional_fd', 'standard_error'],
+  inverse_hvp: ['directional_fd', 'full_ggn_product', 'inverse_hvp_residual'],
+  finite_difference: ['directional_fd', 'symmetry', 'sampled_columns'],
+};
+
 for (const backend of ['cpu', 'wasm'] as const)
   describe(`engine methods on the ${backend} backend`, () => {
     before(async () => {
       await initBackend(backend);
     });
 
-    it('runs every method, verifies it, and returns the live tensor count to its baseline', async () => {
+    it('runs every method, verifies it with named checks, and returns the live tensor count to its baseline', async () => {
       assert.deepEqual(Object.keys(SPECS).sort(), [...METHOD_NAMES].sort());
+      assert.deepEqual(Object.keys(CHECKS).sort(), [...METHOD_NAMES].sort());
       for (const name of METHOD_NAMES) {
         const baseline = tf.memory().numTensors;
         const r = await compute({ ...c.request, method: SPECS[name] });
@@ -47,6 +63,18 @@ for (const backend of ['cpu', 'wasm'] as const)
         assert.equal(r.backend, backend);
         assert.ok(r.verification.passed, `${name}: ${JSON.stringify(r.verification)}`);
         assert.ok(r.verification.directional!.relativeError < 1e-2, `${name} directional check`);
+        const { checks } = r.verification;
+        assert.deepEqual(
+          checks.map((x) => x.name),
+          CHECKS[name],
+          name,
+        );
+        for (const x of checks) {
+          assert.ok(x.passed && !x.inconclusive, `${name}: ${JSON.stringify(x)}`);
+          // Stochastic estimates report a standard error and claim nothing more.
+          assert.equal(x.approximation, x.name === 'standard_error');
+          assert.equal(x.tolerance === null, x.approximation);
+        }
         assert.deepEqual(
           r.parameters.map((p) => p.name),
           ['dense/kernel', 'dense/bias', 'dense_1/kernel', 'dense_1/bias'],

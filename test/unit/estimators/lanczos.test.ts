@@ -48,6 +48,8 @@ describe('lanczosEigs', () => {
       assert.ok(maxAbsDiff(r.eigenvalues, expected(which, 5)) < 1e-10, `${Array.from(r.eigenvalues)}`);
       assertEigenpairs(A, N, r.eigenvalues, r.eigenvectors, 1e-10);
       assert.ok(r.converged);
+      // The tolerance's scale, max |Ritz value|, is the spectral radius 12 once the Krylov space is full.
+      assert.ok(Math.abs(r.ritzScale - 12) < 1e-10, `${r.ritzScale}`);
       // The Lanczos-relation residual and the explicit one agree to rounding.
       assert.ok(maxAbsDiff(r.residualNorms, r.explicitResidualNorms!) < 1e-10);
     });
