@@ -9,9 +9,11 @@ import { describeThisWorker, startHeartbeat } from '../queue/worker-registry.js'
 
 const HELP = `usage: hessian worker [--heartbeat-file PATH]
 
-Runs a job worker: takes jobs from the queue in Redis and computes them in sandboxed child processes.
+Runs a job worker: takes jobs from the queue in Redis and computes them in compute child processes it supervises
+(one per WORKER_CONCURRENCY slot, reused; a child that dies fails its job as retryable and is replaced).
 Configured by environment variables (REDIS_URL, DATA_DIR, WORKER_CONCURRENCY, HESSIAN_BACKEND, JOB_TIMEOUT_MS,
-WORKER_LOCK_MS, QUEUE_PREFIX, LOG_LEVEL, ...; see docs/service.md). Stops gracefully on SIGTERM or SIGINT.
+WORKER_LOCK_MS, COMPUTE_START_TIMEOUT_MS, COMPUTE_STOP_GRACE_MS, QUEUE_PREFIX, LOG_LEVEL, ...; see
+docs/service.md and docs/operations.md). Stops gracefully on SIGTERM or SIGINT: finishes its jobs, then exits.
 
 At start it checks that HESSIAN_BACKEND loads (an explicit choice that cannot load stops it with exit code 1),
 logs the backend and device, and registers itself in Redis so the API's /readyz lists it.

@@ -23,8 +23,10 @@ const str = (def: string) => z.preprocess((v) => (v === '' ? undefined : v), z.s
 export const envSchema = z.object({
   /** @defaultValue 3000 */
   PORT: int(0, 65535, 3000).describe('TCP port of the HTTP API (0 picks a free port).'),
-  /** @defaultValue '0.0.0.0' */
-  HOST: str('0.0.0.0').describe('Interface the HTTP API listens on.'),
+  /** @defaultValue '127.0.0.1' (containers set HOST=0.0.0.0) */
+  HOST: str('127.0.0.1').describe(
+    'Interface the HTTP API listens on; 127.0.0.1 keeps it local, containers set 0.0.0.0.',
+  ),
   /** @defaultValue 'redis://127.0.0.1:6379' */
   REDIS_URL: z
     .preprocess((v) => (v === '' ? undefined : v), z.string().default('redis://127.0.0.1:6379'))
@@ -50,6 +52,14 @@ export const envSchema = z.object({
   WORKER_LOCK_MS: int(1000, 3600 * 1000, 30_000).describe(
     'Job lock duration; a job whose worker died is picked up again by another worker after about this long.',
   ),
+  /** @defaultValue 2 minutes */
+  COMPUTE_START_TIMEOUT_MS: int(1000, 3600 * 1000, 120_000).describe(
+    'A compute child process (TF.js loaded, backend selected) not ready within this long is killed and replaced.',
+  ),
+  /** @defaultValue 5 s */
+  COMPUTE_STOP_GRACE_MS: int(0, 600 * 1000, 5000).describe(
+    'Time a compute child gets to stop a cancelled or timed-out job at its next unit of work before it is killed.',
+  ),
   /** @defaultValue 3 */
   JOB_ATTEMPTS: int(1, 100, 3).describe('Attempts for transient failures; bad input is never retried.'),
   /** @defaultValue 'auto' */
@@ -71,6 +81,22 @@ export const envSchema = z.object({
       ),
     )
     .describe('Comma-separated API keys; when set every /v1 route needs `Authorization: Bearer <key>`.'),
+  /** @defaultValue 1200 */
+  RATE_LIMIT_PER_KEY: int(0, 10_000_000, 1200).describe(
+    'Requests per minute one API key (or, without API_KEYS, one client IP) may make; 0 disables the limit.',
+  ),
+  /** @defaultValue 120 */
+  RATE_LIMIT_PER_IP: int(0, 10_000_000, 120).describe(
+    'With API_KEYS set: requests per minute one IP may make without a valid key (wrong-key floods get 429); 0 disables.',
+  ),
+  /** @defaultValue 120 s */
+  REQUEST_TIMEOUT_MS: int(1000, 3600 * 1000, 120_000).describe(
+    'Longest time to receive a whole request, body included; a slower upload is cut off (408).',
+  ),
+  /** @defaultValue 2 */
+  UPLOAD_THREADS: int(1, 64, 2).describe(
+    'Worker threads that decode and check uploads off the API event loop (at most this many at once).',
+  ),
   /** @defaultValue 'info' */
   LOG_LEVEL: z
     .preprocess(
@@ -112,8 +138,14 @@ export interface Config {
   workerConcurrency: number;
   jobAttempts: number;
   workerLockMs: number;
+  computeStartTimeoutMs: number;
+  computeStopGraceMs: number;
   backend: 'auto' | 'cpu' | 'wasm' | 'tensorflow';
   apiKeys: readonly string[];
+  rateLimitPerKey: number;
+  rateLimitPerIp: number;
+  requestTimeoutMs: number;
+  uploadThreads: number;
   logLevel: Env['LOG_LEVEL'];
   queuePrefix: string;
   resultTtlSeconds: number;
@@ -155,8 +187,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerConcurrency: e.WORKER_CONCURRENCY,
     jobAttempts: e.JOB_ATTEMPTS,
     workerLockMs: e.WORKER_LOCK_MS,
+    computeStartTimeoutMs: e.COMPUTE_START_TIMEOUT_MS,
+    computeStopGraceMs: e.COMPUTE_STOP_GRACE_MS,
     backend: e.HESSIAN_BACKEND,
     apiKeys: Object.freeze([...e.API_KEYS]),
+    rateLimitPerKey: e.RATE_LIMIT_PER_KEY,
+    rateLimitPerIp: e.RATE_LIMIT_PER_IP,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    uploadThreads: e.UPLOAD_THREADS,
     logLevel: e.LOG_LEVEL,
     queuePrefix: e.QUEUE_PREFIX,
     resultTtlSeconds: e.RESULT_TTL_SECONDS,

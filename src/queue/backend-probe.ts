@@ -1,6 +1,6 @@
 /**
  * Start-up check of the TF.js backend a worker will compute on. It runs in a short-lived child, not in the worker
- * process, because the worker process never computes (its jobs run in sandboxed children) and a native GPU binding
+ * process, because the worker process never computes (its jobs run in supervised compute children) and a native GPU binding
  * loaded there would hold a CUDA context and GPU memory for nothing.
  */
 import { fork } from 'node:child_process';

@@ -1,34 +1,61 @@
 /**
- * A worker process: a BullMQ Worker whose processor is the sandboxed `processor-entry.js` (one forked child per
- * concurrent job), plus the plumbing the sandbox cannot do itself: cancellation requests from the API (pub/sub and
- * a flag checked when a job starts), and job outcome statistics for /metrics.
+ * A worker process: a BullMQ Worker whose in-process processor hands each job to a supervised compute child
+ * (`child-pool.ts`: crashes, start-up, timeouts and cancellation are watched from here), plus cancellation requests
+ * from the API (pub/sub, and a flag checked when a job starts) and job outcome statistics for /metrics.
  */
-import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { MetadataStore } from '../storage/metadata-store.js';
+import { ChildPool, jobError } from './child-pool.js';
 import { parseFailure, type JobData, type JobOutcome } from './job-types.js';
 import { cancelChannel, cancelFlagKey, DURATION_BUCKETS, QUEUE_NAME, statsKey } from './names.js';
 import { createWorkerRedis } from './redis.js';
 
 export interface RunningWorker {
   worker: Worker<JobData, JobOutcome>;
-  /** Lets the current jobs finish, then closes every connection. */
+  /** Lets the current jobs finish, then stops the compute children and closes every connection. */
   close(): Promise<void>;
 }
-
-const PROCESSOR_FILE = fileURLToPath(new URL('./processor-entry.js', import.meta.url));
 
 /** Starts a worker consuming the queue; resolves once it is connected. */
 export async function startWorker(config: Readonly<Config>, logger: Logger): Promise<RunningWorker> {
   const connection = createWorkerRedis(config.redisUrl);
   const subscriber = createWorkerRedis(config.redisUrl);
-  const worker = new Worker<JobData, JobOutcome>(QUEUE_NAME, PROCESSOR_FILE, {
+  const pool = new ChildPool({
+    size: config.workerConcurrency,
+    startTimeoutMs: config.computeStartTimeoutMs,
+    stopGraceMs: config.computeStopGraceMs,
+    logger,
+  });
+
+  const processJob = async (
+    job: Job<JobData, JobOutcome>,
+    _token?: string,
+    signal?: AbortSignal,
+  ): Promise<JobOutcome> => {
+    // A cancellation published before this worker took the job reached nobody; its flag is still set.
+    if ((await connection.exists(cancelFlagKey(config.queuePrefix, job.id!))) === 1) {
+      throw jobError('cancelled', 'cancelled by request', false);
+    }
+    let pending: Promise<unknown> = Promise.resolve();
+    try {
+      return await pool.run(job.id!, job.data, {
+        signal,
+        timeoutMs: config.jobTimeoutMs,
+        // Serialised so an older value never overwrites a newer one.
+        onProgress: (p) => (pending = pending.then(() => job.updateProgress(p)).catch(() => undefined)),
+      });
+    } finally {
+      await pending;
+    }
+  };
+
+  const worker = new Worker<JobData, JobOutcome>(QUEUE_NAME, processJob, {
     connection,
     prefix: config.queuePrefix,
     concurrency: config.workerConcurrency,
-    // The processor runs in a child, so the lock can be short: a dead worker's job is recovered quickly.
+    // Jobs compute in children, so the lock can be short: a dead worker's job is recovered quickly.
     lockDuration: config.workerLockMs,
     stalledInterval: config.workerLockMs,
     maxStalledCount: 2,
@@ -36,11 +63,6 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     removeOnFail: { age: config.resultTtlSeconds },
   });
 
-  const cancelIfRequested = async (jobId: string): Promise<void> => {
-    if ((await connection.exists(cancelFlagKey(config.queuePrefix, jobId))) === 1) {
-      worker.cancelJob(jobId, 'cancelled');
-    }
-  };
   subscriber.on('message', (_channel: string, jobId: string) => {
     if (worker.cancelJob(jobId, 'cancelled')) logger.info({ jobId }, 'cancelling running job');
   });
@@ -66,7 +88,6 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
       { jobId: job.id, method: job.data.method.name, attempt: job.attemptsMade + 1 },
       'job started',
     );
-    void cancelIfRequested(job.id!).catch(() => undefined);
   });
   worker.on('completed', (job) => {
     logger.info({ jobId: job.id, ms: (job.finishedOn ?? 0) - (job.processedOn ?? 0) }, 'job succeeded');
@@ -91,6 +112,7 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     worker,
     async close() {
       await worker.close();
+      await pool.close();
       subscriber.disconnect();
       connection.disconnect();
     },

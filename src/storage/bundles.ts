@@ -1,6 +1,6 @@
 /**
  * The fixed file layout of each uploaded bundle, and its loading back into engine inputs. Shared by the API
- * (checks at upload and at job submission) and the sandboxed processor (which has no Redis: everything it needs
+ * (checks at upload and at job submission) and the compute children (which has no Redis: everything it needs
  * is in the bundle itself).
  */
 import { EngineError } from '../engine/errors.js';

@@ -1,4 +1,4 @@
-/** Cancellation reaches the sandboxed process running a job, and removes a queued job at once. */
+/** Cancellation reaches the compute child running a job, and removes a queued job at once. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Client, uploadGolden } from './helpers/client.js';

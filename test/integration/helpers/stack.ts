@@ -23,12 +23,22 @@ export interface StackOptions {
   env?: Record<string, string>;
 }
 
+/** One JSON log line of a worker process (pino), with the worker that wrote it. */
+export interface WorkerLogLine {
+  worker: ChildProcess;
+  line: Record<string, any>;
+}
+
 export interface Stack {
   url: string;
   config: Readonly<Config>;
   env: Record<string, string>;
   server: FastifyInstance;
   workers: ChildProcess[];
+  /** Every JSON line the workers have logged so far, in order of arrival. */
+  logs: WorkerLogLine[];
+  /** Resolves with the first logged line (past or future) that `match` accepts; rejects after `timeoutMs`. */
+  waitForLog(match: (line: Record<string, any>) => boolean, timeoutMs?: number): Promise<WorkerLogLine>;
   /** Starts one more worker process and waits until it is connected. */
   startWorker(): Promise<ChildProcess>;
   /** Stops a worker (SIGKILL by default, as a crash would) and waits for it to exit. */
@@ -57,6 +67,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const { server } = await buildServer(config, { logger: false });
   const address = await server.listen({ port: 0, host: '127.0.0.1' });
   const workers: ChildProcess[] = [];
+  const logs: WorkerLogLine[] = [];
 
   const startWorker = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, [BIN, 'worker'], {
@@ -64,6 +75,18 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     workers.push(child);
+    let partial = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString()).split('\n');
+      partial = lines.pop()!;
+      for (const text of lines) {
+        try {
+          logs.push({ worker: child, line: JSON.parse(text) });
+        } catch {
+          // not a log line (a compute child's own output)
+        }
+      }
+    });
     await new Promise<void>((resolveReady, reject) => {
       let buffered = '';
       const onData = (chunk: Buffer) => {
@@ -85,6 +108,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     env,
     server,
     workers,
+    logs,
+    async waitForLog(match, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = logs.find((l) => match(l.line));
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no matching worker log line within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     startWorker,
     async killWorker(worker, signal = 'SIGKILL') {
       worker.kill(signal);
