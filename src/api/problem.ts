@@ -18,10 +18,13 @@ const TITLES: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
   404: 'Not Found',
+  408: 'Request Timeout',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
+  429: 'Too Many Requests',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
@@ -44,15 +47,16 @@ export class ProblemError extends Error {
     this.name = 'ProblemError';
   }
 
+  /** The problem document; extensions come first so they can never overwrite a standard member. */
   toProblem(instance?: string): Problem {
     return {
+      ...this.extensions,
       type: problemType(this.code),
       title: TITLES[this.status] ?? 'Error',
       status: this.status,
       code: this.code,
       detail: this.message,
       ...(instance ? { instance } : {}),
-      ...this.extensions,
     };
   }
 }

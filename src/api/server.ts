@@ -1,11 +1,42 @@
 /** Builds the Fastify server around the app: logging with request ids, body limits, graceful close. */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/env.js';
 import app from './app.js';
+import { frameworkErrorHandler, MAX_PARAM_LENGTH } from './plugins/error-handler.js';
 import { createServices, type Services } from './services.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Query parameters whose values are never logged (a client may put its API key in the query string). */
+const SECRET_PARAM = /key|token|secret|pass|auth|sig/i;
+
+/** The URL as logged: secret-looking query values replaced, and cut to a sane length. */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  const path = (q < 0 ? url : url.slice(0, q)).slice(0, 512);
+  if (q < 0) return path;
+  const query = url
+    .slice(q + 1, q + 1 + 2048)
+    .split('&')
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      return eq >= 0 && SECRET_PARAM.test(name) ? `${name}=[redacted]` : pair;
+    })
+    .join('&');
+  return `${path}?${query}`;
+}
+
+function serializeRequest(req: FastifyRequest): Record<string, unknown> {
+  return {
+    method: req.method,
+    url: redactUrl(req.url),
+    host: req.host,
+    remoteAddress: req.ip,
+    remotePort: req.socket?.remotePort,
+  };
+}
 
 export interface ServerOptions {
   /** Use these services instead of creating them from the config (tests). */
@@ -20,11 +51,22 @@ export async function buildServer(
 ): Promise<{ server: FastifyInstance; services: Services }> {
   const services = opts.services ?? (await createServices(config));
   const server = Fastify({
-    logger: opts.logger ?? {
-      level: config.logLevel,
-      redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], remove: true },
-    },
+    logger:
+      opts.logger === false
+        ? false
+        : {
+            level: config.logLevel,
+            redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], remove: true },
+            serializers: { req: serializeRequest },
+            ...(typeof opts.logger === 'object' ? opts.logger : {}),
+          },
     bodyLimit: config.maxUploadBytes,
+    // A body that trickles in is cut off (408) instead of holding a connection and its buffers forever.
+    requestTimeout: config.requestTimeoutMs,
+    connectionTimeout: config.requestTimeoutMs,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Router errors (bad percent-encoding, over-long ids) become problems like every other error.
+    frameworkErrors: frameworkErrorHandler,
     // Honour a caller's request id (for tracing across services), else make one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];

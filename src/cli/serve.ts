@@ -114,7 +114,12 @@ export async function main(argv: string[]): Promise<number> {
         await exited;
         clearTimeout(timer);
       }
-      await privateRedis?.stop();
+      if (worker) logger.info('the embedded worker stopped');
+      // Last, so the API and the worker never see their Redis vanish while they close.
+      if (privateRedis) {
+        await privateRedis.stop();
+        logger.info('the private redis-server stopped');
+      }
       resolve();
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

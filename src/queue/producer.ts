@@ -15,10 +15,19 @@ export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeed
 
 /** How long an Idempotency-Key is remembered. */
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+/** A claim younger than this whose record is not written yet belongs to a submission still in progress. */
+const IN_FLIGHT_MS = 10_000;
+/** Deletes KEYS[1] only if it still holds ARGV[1] (so a stale claim is released, never a fresh one). */
+const RELEASE_IF_SAME =
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0";
 
 export interface JobRecord {
   id: string;
+  /** The principal (API key digest prefix, or `anonymous`) that submitted it; only it sees the job. */
+  owner: string;
   createdAt: string;
+  /** Set once BullMQ holds the job; a record without it is repaired (queued) by an idempotent retry. */
+  queuedAt?: string;
   /** The request as the client sent it after validation and defaults. */
   request: Record<string, unknown>;
   data: JobData;
@@ -61,6 +70,13 @@ export class IdempotencyConflictError extends Error {
   }
 }
 
+/** Another request with the same Idempotency-Key is being submitted right now. */
+export class IdempotencyInFlightError extends Error {
+  constructor() {
+    super('a request with this Idempotency-Key is still being submitted; retry in a few seconds');
+  }
+}
+
 const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
 
 export class JobProducer {
@@ -80,57 +96,91 @@ export class JobProducer {
   }
 
   /**
-   * Records and enqueues a job. With an Idempotency-Key, a repeat of the same request returns the first job
-   * (`created: false`) and a different request under the same key throws {@link IdempotencyConflictError}.
+   * Records and enqueues a job for `owner`. With an Idempotency-Key, a repeat of the same request returns the first
+   * job (`created: false`) and a different request under the same key throws {@link IdempotencyConflictError}.
+   *
+   * Nothing is claimed that is not done: a job record counts as submitted only once BullMQ holds the job
+   * (`queuedAt`). When the add fails the record and the key are removed and the error propagates (a 503 the client
+   * retries); if even that cleanup fails, the retry with the same key finds the record without `queuedAt` and
+   * queues it then (BullMQ ignores a second add of the same job id), so a key never points at a job that never runs.
    */
   async submit(
     build: (jobId: string) => { request: Record<string, unknown>; data: Omit<JobData, 'jobId'> },
-    idempotency?: { key: string; scope: string },
+    opts: { owner: string; idempotency?: { key: string } },
   ): Promise<{ record: JobRecord; created: boolean }> {
     const jobId = randomUUID();
     const { request, data } = build(jobId);
-    if (idempotency) {
-      const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
-      const hashed = createHash('sha256').update(`${idempotency.scope}\n${idempotency.key}`).digest('hex');
-      const key = idempotencyKey(this.config.queuePrefix, hashed);
-      const value = JSON.stringify({ jobId, fingerprint });
-      const set = await this.redis.set(key, value, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX');
-      if (set !== 'OK') {
-        const prior = JSON.parse((await this.redis.get(key)) ?? '{}') as {
-          jobId?: string;
-          fingerprint?: string;
-        };
-        if (prior.fingerprint !== fingerprint) throw new IdempotencyConflictError(prior.jobId ?? '');
-        const existing = prior.jobId ? await this.meta.get<JobRecord>('jobs', prior.jobId) : null;
-        if (existing) return { record: existing, created: false };
-        // The first submission was interrupted before it recorded the job: take the key over.
-        await this.redis.set(key, value, 'EX', IDEMPOTENCY_TTL_SECONDS);
-      }
-    }
     const record: JobRecord = {
       id: jobId,
+      owner: opts.owner,
       createdAt: new Date().toISOString(),
       request,
       data: { ...data, jobId },
     };
-    await this.meta.put('jobs', record, 0);
-    await this.queue.add(data.method.name, record.data, {
-      jobId,
-      attempts: this.config.jobAttempts,
-      backoff: { type: 'exponential', delay: 1000 },
-      removeOnComplete: { age: this.config.resultTtlSeconds },
-      removeOnFail: { age: this.config.resultTtlSeconds },
-    });
-    return { record, created: true };
+    if (!opts.idempotency) {
+      await this.enqueue(record, undefined);
+      return { record, created: true };
+    }
+    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const hashed = createHash('sha256').update(`${opts.owner}\n${opts.idempotency.key}`).digest('hex');
+    const key = idempotencyKey(this.config.queuePrefix, hashed);
+    const claim = JSON.stringify({ jobId, fingerprint, at: Date.now() });
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if ((await this.redis.set(key, claim, 'EX', IDEMPOTENCY_TTL_SECONDS, 'NX')) === 'OK') {
+        await this.enqueue(record, key);
+        return { record, created: true };
+      }
+      const raw = await this.redis.get(key);
+      if (raw === null) continue; // expired or released in between: claim again
+      const prior = JSON.parse(raw) as { jobId?: string; fingerprint?: string; at?: number };
+      if (prior.fingerprint !== fingerprint) throw new IdempotencyConflictError(prior.jobId ?? '');
+      const existing = prior.jobId ? await this.getRecord(prior.jobId) : null;
+      if (existing) {
+        if (!existing.queuedAt) await this.enqueue(existing, key);
+        return { record: existing, created: false };
+      }
+      if (Date.now() - (prior.at ?? 0) < IN_FLIGHT_MS) throw new IdempotencyInFlightError();
+      // The first submission died before writing its record: release its claim (if still the same) and retry.
+      await this.redis.eval(RELEASE_IF_SAME, 1, key, raw);
+    }
+    throw new IdempotencyInFlightError();
+  }
+
+  /** Writes the record, adds the BullMQ job, then marks the record queued; undoes what it can on failure. */
+  private async enqueue(record: JobRecord, idempotencyKeyName: string | undefined): Promise<void> {
+    try {
+      await this.meta.put('jobs', record, 0);
+      await this.queue.add(record.data.method.name, record.data, {
+        jobId: record.id,
+        attempts: this.config.jobAttempts,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: { age: this.config.resultTtlSeconds },
+        removeOnFail: { age: this.config.resultTtlSeconds },
+      });
+      record.queuedAt = new Date().toISOString();
+      await this.meta.update('jobs', record);
+    } catch (err) {
+      if (!record.queuedAt) {
+        await this.meta.delete('jobs', record).catch(() => undefined);
+        if (idempotencyKeyName) await this.redis.del(idempotencyKeyName).catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   async getRecord(id: string): Promise<JobRecord | null> {
     return this.meta.get<JobRecord>('jobs', id);
   }
 
-  /** The public view of a job, or null when unknown (or expired). */
-  async view(id: string): Promise<JobView | null> {
+  /** The record of a job `owner` submitted, or null (unknown, expired, or someone else's). */
+  async getOwnedRecord(id: string, owner: string): Promise<JobRecord | null> {
     const record = await this.getRecord(id);
+    return record && (record.owner ?? 'anonymous') === owner ? record : null;
+  }
+
+  /** The public view of a job of `owner`, or null when unknown, expired or someone else's. */
+  async view(id: string, owner: string): Promise<JobView | null> {
+    const record = await this.getOwnedRecord(id, owner);
     return record ? this.viewOf(record) : null;
   }
 
@@ -184,8 +234,8 @@ export class JobProducer {
    * it, which aborts the engine at its next unit of work. Returns null for an unknown job, and the view plus
    * whether anything was done.
    */
-  async cancel(id: string): Promise<{ view: JobView; accepted: boolean } | null> {
-    const record = await this.getRecord(id);
+  async cancel(id: string, owner: string): Promise<{ view: JobView; accepted: boolean } | null> {
+    const record = await this.getOwnedRecord(id, owner);
     if (!record) return null;
     const before = await this.viewOf(record);
     if (before.status !== 'queued' && before.status !== 'running') return { view: before, accepted: false };
@@ -209,10 +259,16 @@ export class JobProducer {
     return { view: await this.viewOf(record), accepted: true };
   }
 
-  /** Jobs newest first, optionally only those in one status. */
-  async list(opts: { cursor?: string; limit: number; status?: JobStatus }): Promise<Page<JobView>> {
+  /** The jobs of `owner`, newest first, optionally only those in one status. */
+  async list(opts: {
+    owner: string;
+    cursor?: string;
+    limit: number;
+    status?: JobStatus;
+  }): Promise<Page<JobView>> {
     const views = new Map<string, JobView>();
     const page = await this.meta.list<JobRecord>('jobs', {
+      owner: opts.owner,
       cursor: opts.cursor,
       limit: opts.limit,
       accept: async (rec) => {

@@ -87,10 +87,21 @@ export async function startRedisServer(
       '--loglevel',
       'warning',
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) must not stop Redis before the
+    // API and the worker have shut down; the owner stops it last, and the exit hook below is the backstop.
+    { stdio: ['ignore', 'ignore', 'inherit'], detached: true },
   );
+  const backstop = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  process.once('exit', backstop);
   const url = `redis://127.0.0.1:${port}`;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.removeListener('exit', backstop);
+      resolve();
+    }),
+  );
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');

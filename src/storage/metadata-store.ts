@@ -1,6 +1,6 @@
 /**
  * Metadata records (models, datasets, arrays, jobs) as JSON strings in Redis, each with a TTL, plus one index per
- * kind for newest-first cursor pagination. The index is a sorted set ordered lexicographically by
+ * kind and owner (the API key that created the record) for newest-first cursor pagination. The index is a sorted set ordered lexicographically by
  * `<createdAt padded>|<id>`, so a cursor is simply the last member seen and pages never skip or repeat.
  */
 import type { Redis } from 'ioredis';
@@ -10,7 +10,12 @@ export type RecordKind = 'models' | 'datasets' | 'arrays' | 'jobs';
 interface Timestamped {
   id: string;
   createdAt: string;
+  /** The principal that created the record; lists are per owner. */
+  owner?: string;
 }
+
+const DEFAULT_OWNER = 'anonymous';
+const ownerOf = (rec: Timestamped): string => rec.owner ?? DEFAULT_OWNER;
 
 export interface Page<T> {
   items: T[];
@@ -31,25 +36,17 @@ export class MetadataStore {
     return `${this.prefix}:svc:${kind}:${id}`;
   }
 
-  private indexKey(kind: RecordKind): string {
-    return `${this.prefix}:svc:${kind}-index`;
+  private indexKey(kind: RecordKind, owner: string): string {
+    return `${this.prefix}:svc:${kind}-index:${owner}`;
   }
 
-  /** Stores a record and indexes it; `ttlSeconds` of 0 keeps it until deleted. */
+  /** Stores a record and indexes it under its owner; `ttlSeconds` of 0 keeps it until deleted. */
   async put<T extends Timestamped>(kind: RecordKind, rec: T, ttlSeconds: number): Promise<void> {
     const multi = this.redis.multi();
     if (ttlSeconds > 0) multi.set(this.key(kind, rec.id), JSON.stringify(rec), 'EX', ttlSeconds);
     else multi.set(this.key(kind, rec.id), JSON.stringify(rec));
-    multi.zadd(this.indexKey(kind), 0, indexMember(rec));
+    multi.zadd(this.indexKey(kind, ownerOf(rec)), 0, indexMember(rec));
     await multi.exec();
-  }
-
-  /** Stores a record only if none exists under its id; returns false when one did. */
-  async putIfAbsent<T extends Timestamped>(kind: RecordKind, rec: T, ttlSeconds: number): Promise<boolean> {
-    const ok = await this.redis.set(this.key(kind, rec.id), JSON.stringify(rec), 'EX', ttlSeconds, 'NX');
-    if (ok !== 'OK') return false;
-    await this.redis.zadd(this.indexKey(kind), 0, indexMember(rec));
-    return true;
   }
 
   /** Replaces a record's fields, keeping its TTL. */
@@ -76,7 +73,11 @@ export class MetadataStore {
   }
 
   async delete(kind: RecordKind, rec: Timestamped): Promise<void> {
-    await this.redis.multi().del(this.key(kind, rec.id)).zrem(this.indexKey(kind), indexMember(rec)).exec();
+    await this.redis
+      .multi()
+      .del(this.key(kind, rec.id))
+      .zrem(this.indexKey(kind, ownerOf(rec)), indexMember(rec))
+      .exec();
   }
 
   /**
@@ -85,22 +86,20 @@ export class MetadataStore {
    */
   async list<T extends Timestamped>(
     kind: RecordKind,
-    opts: { cursor?: string; limit: number; accept?: (rec: T) => boolean | Promise<boolean> },
+    opts: {
+      /** Whose records (default: the anonymous tenant's). */
+      owner?: string;
+      cursor?: string;
+      limit: number;
+      accept?: (rec: T) => boolean | Promise<boolean>;
+    },
   ): Promise<Page<T>> {
+    const index = this.indexKey(kind, opts.owner ?? DEFAULT_OWNER);
     const items: T[] = [];
     let from = opts.cursor ? `(${opts.cursor}` : '+';
     const batch = Math.max(opts.limit, 50);
     for (let scanned = 0; scanned < 20 * batch;) {
-      const members = await this.redis.zrange(
-        this.indexKey(kind),
-        from,
-        '-',
-        'BYLEX',
-        'REV',
-        'LIMIT',
-        0,
-        batch,
-      );
+      const members = await this.redis.zrange(index, from, '-', 'BYLEX', 'REV', 'LIMIT', 0, batch);
       if (members.length === 0) return { items, nextCursor: null };
       const raws = await this.redis.mget(members.map((m) => this.key(kind, m.slice(m.indexOf('|') + 1))));
       const gone: string[] = [];
@@ -114,12 +113,12 @@ export class MetadataStore {
         if (opts.accept && !(await opts.accept(rec))) continue;
         items.push(rec);
         if (items.length === opts.limit) {
-          if (gone.length) await this.redis.zrem(this.indexKey(kind), ...gone);
+          if (gone.length) await this.redis.zrem(index, ...gone);
           const more = i < members.length - 1 || members.length === batch;
           return { items, nextCursor: more ? members[i] : null };
         }
       }
-      if (gone.length) await this.redis.zrem(this.indexKey(kind), ...gone);
+      if (gone.length) await this.redis.zrem(index, ...gone);
       scanned += members.length;
       if (members.length < batch) return { items, nextCursor: null };
       from = `(${members[members.length - 1]}`;
@@ -130,12 +129,27 @@ export class MetadataStore {
 
   /** Drops index entries whose record has expired (used by the storage sweep). */
   async pruneIndex(kind: RecordKind): Promise<void> {
-    const members = await this.redis.zrange(this.indexKey(kind), '0', '-1');
+    let cursor = '0';
+    do {
+      const [next, indexes] = await this.redis.scan(
+        cursor,
+        'MATCH',
+        `${this.indexKey(kind, '*')}`,
+        'COUNT',
+        100,
+      );
+      cursor = next;
+      for (const index of indexes) await this.pruneOne(kind, index);
+    } while (cursor !== '0');
+  }
+
+  private async pruneOne(kind: RecordKind, index: string): Promise<void> {
+    const members = await this.redis.zrange(index, '0', '-1');
     for (let i = 0; i < members.length; i += 500) {
       const chunk = members.slice(i, i + 500);
       const raws = await this.redis.mget(chunk.map((m) => this.key(kind, m.slice(m.indexOf('|') + 1))));
       const gone = chunk.filter((_, j) => raws[j] === null);
-      if (gone.length) await this.redis.zrem(this.indexKey(kind), ...gone);
+      if (gone.length) await this.redis.zrem(index, ...gone);
     }
   }
 }

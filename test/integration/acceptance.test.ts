@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freePort } from '../../src/queue/redis-server.js';
+import { freePort, pingRedis } from '../../src/queue/redis-server.js';
 import { loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { BIN, deleteKeys, REPO_ROOT } from './helpers/stack.js';
@@ -28,7 +28,8 @@ async function npmStart(env: Record<string, string>): Promise<Started> {
   const port = await freePort();
   const child = spawn('npm', ['start', '--silent'], {
     cwd: REPO_ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', ...env },
+    // HOST unset: the default must be 127.0.0.1.
+    env: { ...process.env, HOST: '', PORT: String(port), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });
@@ -70,9 +71,9 @@ function groupMembers(pgid: number): number[] {
   return pids;
 }
 
-/** Asks the API process to stop, as Ctrl-C would, and waits until its whole process group has exited. */
+/** Stops as Ctrl-C does (SIGINT to the whole foreground process group) and waits until the group has exited. */
 async function stop(s: Started): Promise<void> {
-  process.kill(s.apiPid(), 'SIGINT');
+  process.kill(-s.child.pid!, 'SIGINT');
   const deadline = Date.now() + 20_000;
   while (groupMembers(s.child.pid!).length > 0) {
     if (Date.now() > deadline) {
@@ -145,7 +146,31 @@ describe('npm start (embedded: API + worker)', { timeout: 120_000 }, () => {
     assert.match(s.output(), /started a private redis-server/);
     const ready = await (await fetch(`${s.url}/readyz`)).json();
     assert.equal(ready.checks.redis, 'ok');
-    await stop(s); // waits until no process of the group (npm, API, worker, redis-server) is left
+    const listening = JSON.parse(
+      s
+        .output()
+        .split('\n')
+        .find((l) => l.includes('hessian API listening'))!,
+    );
+    assert.match(listening.url, /^http:\/\/127\.0\.0\.1:/, 'listens on 127.0.0.1 unless HOST says otherwise');
+    const privateUrl = JSON.parse(
+      s
+        .output()
+        .split('\n')
+        .find((l) => l.includes('started a private redis-server'))!,
+    ).redisUrl;
+    await stop(s); // Ctrl-C: waits until no process of the group (npm, API, worker) is left
+    const out = s.output();
+    assert.equal(await pingRedis(privateUrl, 500), false, 'the private redis-server is stopped too');
+    const order = ['shutting down', 'the embedded worker stopped', 'the private redis-server stopped'].map(
+      (m) => out.indexOf(m),
+    );
+    assert.ok(
+      order.every((i, k) => i >= 0 && (k === 0 || i > order[k - 1])),
+      `shutdown order:\n${out}`,
+    );
+    assert.doesNotMatch(out, /^\s+at /m, `a quiet shutdown prints no stack traces:\n${out}`);
+    assert.doesNotMatch(out, /ECONNREFUSED|"level":50/, `nor connection errors:\n${out}`);
   });
 
   it('exits with a message naming both fixes when there is no Redis and no redis-server', async () => {

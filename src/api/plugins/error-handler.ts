@@ -9,6 +9,11 @@ import { isEngineError } from '../../engine/errors.js';
 import { isRedisUnavailableError } from '../../queue/redis.js';
 import { PROBLEM_CONTENT_TYPE, ProblemError } from '../problem.js';
 
+/** Most parts one multipart upload may have (a model with many shards stays far below). */
+export const MAX_PARTS = 1000;
+/** Longest path parameter the router accepts (ids are 32 to 64 characters). */
+export const MAX_PARAM_LENGTH = 100;
+
 /** Seconds a client should wait before retrying while Redis is down. */
 export const REDIS_RETRY_AFTER_SECONDS = 5;
 
@@ -16,15 +21,56 @@ const FASTIFY_CODES: Record<string, { status: number; code: string; detail?: str
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'payload_too_large' },
   FST_REQ_FILE_TOO_LARGE: { status: 413, code: 'payload_too_large' },
-  FST_PARTS_LIMIT: { status: 413, code: 'payload_too_large', detail: 'too many multipart parts' },
-  FST_FILES_LIMIT: { status: 413, code: 'payload_too_large', detail: 'too many files' },
-  FST_FIELDS_LIMIT: { status: 413, code: 'payload_too_large', detail: 'too many form fields' },
+  FST_PARTS_LIMIT: {
+    status: 413,
+    code: 'too_many_parts',
+    detail: `a multipart upload may have at most ${MAX_PARTS} parts`,
+  },
+  FST_FILES_LIMIT: {
+    status: 413,
+    code: 'too_many_parts',
+    detail: `a multipart upload may have at most ${MAX_PARTS} files`,
+  },
+  FST_FIELDS_LIMIT: {
+    status: 400,
+    code: 'unexpected_part',
+    detail: 'text fields are not accepted: send every part as a file (-F name=@path)',
+  },
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'invalid_json' },
   FST_ERR_CTP_EMPTY_JSON_BODY: { status: 400, code: 'invalid_json', detail: 'the JSON body is empty' },
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
+    status: 400,
+    code: 'invalid_request',
+    detail: 'the body length does not match Content-Length',
+  },
   FST_INVALID_MULTIPART_CONTENT_TYPE: { status: 415, code: 'unsupported_media_type' },
-  FST_MP_PREMATURE_CLOSE: { status: 400, code: 'incomplete_upload' },
+  FST_MP_PREMATURE_CLOSE: {
+    status: 400,
+    code: 'incomplete_upload',
+    detail: 'the upload ended before its last part was complete',
+  },
   FST_PROTO_VIOLATION: { status: 400, code: 'invalid_request' },
+  FST_ERR_BAD_URL: {
+    status: 400,
+    code: 'invalid_url',
+    detail: 'the URL has an invalid percent-encoding (e.g. "%zz"); encode reserved characters as %XX',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: 'uri_too_long',
+    detail: `a path parameter is longer than ${MAX_PARAM_LENGTH} characters; ids are at most 64`,
+  },
+  FST_ERR_ASYNC_CONSTRAINT: { status: 400, code: 'invalid_request', detail: 'the request cannot be routed' },
 };
+
+/**
+ * The `instance` member: the request path (never the query string, which may hold secrets), shortened so a
+ * hostile 8 KB URL is not echoed back.
+ */
+export function instanceOf(url: string): string {
+  const path = url.split('?')[0];
+  return path.length > 200 ? `${path.slice(0, 200)}…` : path;
+}
 
 function toProblemError(err: FastifyError, maxUploadBytes: number): ProblemError | null {
   if (err instanceof ProblemError) return err;
@@ -54,10 +100,16 @@ function toProblemError(err: FastifyError, maxUploadBytes: number): ProblemError
   const known = err.code ? FASTIFY_CODES[err.code] : undefined;
   if (known) {
     const detail =
-      known.status === 413
-        ? `${known.detail ?? 'the upload is too large'} (limit MAX_UPLOAD_BYTES=${maxUploadBytes} bytes)`
+      known.code === 'payload_too_large'
+        ? `the upload is too large (limit MAX_UPLOAD_BYTES=${maxUploadBytes} bytes)`
         : (known.detail ?? err.message);
     return new ProblemError(known.status, known.code, detail);
+  }
+  if (
+    err.code === 'FST_ERR_REQUEST_TIMEOUT' ||
+    (err as { code?: string }).code === 'ERR_HTTP_REQUEST_TIMEOUT'
+  ) {
+    return new ProblemError(408, 'request_timeout', 'the request body was not received in time');
   }
   if (err instanceof SyntaxError) return new ProblemError(400, 'invalid_json', err.message);
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
@@ -80,18 +132,28 @@ async function errorHandler(app: FastifyInstance, opts: ErrorHandlerOptions): Pr
       request.log.warn({ code: problem.code, err: err.message }, 'service unavailable');
     }
     void reply.code(problem.status).headers(problem.headers).type(PROBLEM_CONTENT_TYPE);
-    return JSON.stringify(problem.toProblem(request.url));
+    return JSON.stringify(problem.toProblem(instanceOf(request.url)));
   });
 
   app.setNotFoundHandler(async (request, reply) => {
-    const problem = new ProblemError(
-      404,
-      'route_not_found',
-      `no route ${request.method} ${request.url.split('?')[0]}`,
-    );
+    const path = instanceOf(request.url);
+    const problem = new ProblemError(404, 'route_not_found', `no route ${request.method} ${path}`);
     void reply.code(404).type(PROBLEM_CONTENT_TYPE);
-    return JSON.stringify(problem.toProblem(request.url));
+    return JSON.stringify(problem.toProblem(path));
   });
+}
+
+/**
+ * Errors the router raises before any route or hook runs (bad percent-encoding, an over-long parameter), as
+ * problems like every other error. Passed to Fastify as its `frameworkErrors` option.
+ */
+export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const problem =
+    toProblemError(err, 0) ?? new ProblemError(400, 'invalid_request', 'the request cannot be routed');
+  void reply
+    .code(problem.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(problem.toProblem(instanceOf(request.url))));
 }
 
 export default fp(errorHandler, { name: 'error-handler' });

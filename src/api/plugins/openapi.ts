@@ -116,7 +116,13 @@ async function openapi(app: FastifyInstance): Promise<void> {
       return doc as ReturnType<typeof jsonSchemaTransformObject>;
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    // Swagger UI's own policy (hashes of its inline scripts) replaces the API's strict one on /docs only; the page
+    // is served over plain HTTP locally, so no upgrade-insecure-requests.
+    staticCSP: true,
+    transformStaticCSP: (header) => header.replace(/\s*upgrade-insecure-requests;?/, ''),
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 }
 

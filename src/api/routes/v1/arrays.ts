@@ -1,17 +1,17 @@
 /** /v1/arrays: standalone arrays, e.g. the vectors of hvp / ggnvp / inverse_hvp jobs. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { decodeArrayFile } from '../../../engine/data/decode.js';
-import { parseJsonArray } from '../../../engine/data/json-array.js';
-import type { NdArray } from '../../../engine/ndarray.js';
 import { registerCollectionReads } from './upload-collection.js';
+import { acceptRawJson, passThroughValidator, rawBody } from './raw-json.js';
 import { readParts } from '../../multipart.js';
 import { badRequest } from '../../problem.js';
 import { arrayJsonBodySchema, arraySchema } from '../../schemas/arrays.js';
 import { commonProblems, problemSchema } from '../../schemas/common.js';
+import type { ArrayInfo, PreparedBundle } from '../../upload-tasks.js';
 import { storeArray } from '../../uploads.js';
 
 const arrays: FastifyPluginAsyncZod = async (app) => {
   const svc = app.svc;
+  acceptRawJson(app, svc.config.maxUploadBytes);
 
   app.post(
     '/arrays',
@@ -32,18 +32,20 @@ const arrays: FastifyPluginAsyncZod = async (app) => {
           ...commonProblems,
         },
       },
+      validatorCompiler: passThroughValidator,
     },
     async (request, reply) => {
-      let array: NdArray;
+      const maxBytes = svc.config.maxUploadBytes;
+      let prepared: PreparedBundle<ArrayInfo>;
       if (request.isMultipart()) {
-        const parts = await readParts(request, ['array'], svc.config.maxUploadBytes);
-        if (parts.length !== 1) throw badRequest('invalid_upload', 'send exactly one "array" part');
-        array = decodeArrayFile(parts[0].bytes, parts[0].filename);
+        const parts = await readParts(request, ['array'], maxBytes);
+        prepared = await app.decoder.run({ kind: 'array-parts', parts, maxBytes });
       } else {
-        if (!request.body) throw badRequest('invalid_upload', 'send a JSON body {"data": [[...], ...]}');
-        array = parseJsonArray(request.body.data, 'data', { dtype: 'float32' });
+        const body = rawBody(request.body);
+        if (!body) throw badRequest('invalid_upload', 'send a JSON body {"data": [[...], ...]}');
+        prepared = await app.decoder.run({ kind: 'array-json', body, maxBytes });
       }
-      const { record, created } = await storeArray(svc, array);
+      const { record, created } = await storeArray(svc, request.principal, prepared);
       void reply.code(created ? 201 : 200).header('location', `/v1/arrays/${record.id}`);
       return record;
     },

@@ -1,20 +1,17 @@
 /** /v1/datasets: upload (multipart .npy pair or .npz, or JSON), get, list, delete. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import {
-  decodeBatchFromFiles,
-  decodeBatchFromJson,
-  decodeBatchFromNpz,
-  type Batch,
-} from '../../../engine/data/decode.js';
 import { registerCollectionReads } from './upload-collection.js';
+import { acceptRawJson, passThroughValidator, rawBody } from './raw-json.js';
 import { readParts } from '../../multipart.js';
 import { badRequest } from '../../problem.js';
 import { commonProblems, problemSchema } from '../../schemas/common.js';
 import { datasetJsonBodySchema, datasetSchema } from '../../schemas/datasets.js';
+import type { DatasetInfo, PreparedBundle } from '../../upload-tasks.js';
 import { storeDataset } from '../../uploads.js';
 
 const datasets: FastifyPluginAsyncZod = async (app) => {
   const svc = app.svc;
+  acceptRawJson(app, svc.config.maxUploadBytes);
 
   app.post(
     '/datasets',
@@ -37,29 +34,20 @@ const datasets: FastifyPluginAsyncZod = async (app) => {
           ...commonProblems,
         },
       },
+      validatorCompiler: passThroughValidator,
     },
     async (request, reply) => {
-      let batch: Batch;
+      const maxBytes = svc.config.maxUploadBytes;
+      let prepared: PreparedBundle<DatasetInfo>;
       if (request.isMultipart()) {
-        const parts = await readParts(request, ['inputs', 'targets', 'npz'], svc.config.maxUploadBytes);
-        const by = (f: string) => parts.filter((p) => p.field === f);
-        const [inputs, targets, npz] = [by('inputs'), by('targets'), by('npz')];
-        if (npz.length === 1 && inputs.length === 0 && targets.length === 0) {
-          batch = decodeBatchFromNpz(npz[0].bytes, npz[0].filename);
-        } else if (npz.length === 0 && inputs.length === 1 && targets.length === 1) {
-          batch = decodeBatchFromFiles(inputs[0], targets[0]);
-        } else {
-          throw badRequest(
-            'invalid_upload',
-            'send either one "inputs" and one "targets" part (.npy each), or a single "npz" part',
-          );
-        }
+        const parts = await readParts(request, ['inputs', 'targets', 'npz'], maxBytes);
+        prepared = await app.decoder.run({ kind: 'dataset-parts', parts, maxBytes });
       } else {
-        if (!request.body)
-          throw badRequest('invalid_upload', 'send a JSON body {"inputs": [...], "targets": [...]}');
-        batch = decodeBatchFromJson(request.body, 'body');
+        const body = rawBody(request.body);
+        if (!body) throw badRequest('invalid_upload', 'send a JSON body {"inputs": [...], "targets": [...]}');
+        prepared = await app.decoder.run({ kind: 'dataset-json', body, maxBytes });
       }
-      const { record, created } = await storeDataset(svc, batch);
+      const { record, created } = await storeDataset(svc, request.principal, prepared);
       void reply.code(created ? 201 : 200).header('location', `/v1/datasets/${record.id}`);
       return record;
     },

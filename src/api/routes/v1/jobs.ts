@@ -2,9 +2,7 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isEngineError } from '../../../engine/errors.js';
-import { validateRequest } from '../../../engine/request.js';
-import { IdempotencyConflictError } from '../../../queue/producer.js';
-import { loadArray, loadDataset, loadModelArtifacts } from '../../../storage/bundles.js';
+import { IdempotencyConflictError, IdempotencyInFlightError } from '../../../queue/producer.js';
 import { badRequest, notFound, ProblemError } from '../../problem.js';
 import { commonProblems, idParamsSchema, pageOf, problemSchema } from '../../schemas/common.js';
 import {
@@ -14,43 +12,49 @@ import {
   jobViewSchema,
   type JobRequest,
 } from '../../schemas/jobs.js';
-import type { Services } from '../../services.js';
+import { getOwned } from '../../uploads.js';
+
+type App = Parameters<FastifyPluginAsyncZod>[0];
 
 /** Seconds a client should wait between polls. */
 const POLL_AFTER_SECONDS = 1;
 
-/** Runs every check the engine can do without computing, against the stored uploads. */
-async function checkJob(svc: Services, body: JobRequest): Promise<void> {
+/**
+ * Runs every check the engine can do without computing, against the caller's own stored uploads (anyone else's id
+ * is a 404), in a decoding thread: loading a large dataset must not stall the event loop.
+ */
+async function checkJob(app: App, principal: string, body: JobRequest): Promise<void> {
+  const svc = app.svc;
   const [model, dataset, vectors] = await Promise.all([
-    svc.meta.exists('models', body.modelId),
-    svc.meta.exists('datasets', body.datasetId),
-    body.vectorsId ? svc.meta.exists('arrays', body.vectorsId) : Promise.resolve(true),
+    getOwned(svc, 'models', body.modelId, principal),
+    getOwned(svc, 'datasets', body.datasetId, principal),
+    body.vectorsId ? getOwned(svc, 'arrays', body.vectorsId, principal) : Promise.resolve(true),
   ]);
   if (!model) throw notFound('model', body.modelId);
   if (!dataset) throw notFound('dataset', body.datasetId);
   if (!vectors) throw notFound('array', body.vectorsId!);
-  const { inputs, targets } = await loadDataset(svc.store, body.datasetId);
   const maxDenseBytes = svc.config.maxDenseParams ** 2 * 4;
   try {
-    validateRequest(
-      {
-        model: await loadModelArtifacts(svc.store, body.modelId),
-        inputs,
-        targets,
+    await app.decoder.run({
+      kind: 'check-job',
+      dataDir: svc.config.dataDir,
+      maxDenseBytes,
+      job: {
+        modelId: body.modelId,
+        datasetId: body.datasetId,
+        vectorsId: body.vectorsId,
         loss: body.loss,
         method: body.method,
         parameters: body.parameters,
-        vectors: body.vectorsId ? await loadArray(svc.store, body.vectorsId) : undefined,
         seed: body.seed,
       },
-      { maxDenseBytes },
-    );
+    });
   } catch (err) {
     if (isEngineError(err) && err.code === 'too_large') {
       throw new ProblemError(
         413,
         'too_large',
-        `${err.message} This service computes dense results for at most MAX_DENSE_PARAMS=${svc.config.maxDenseParams} parameters: select fewer with "parameters.include", use blocks "layer"/"weight", or a matrix-free method (hvp, diagonal_estimate, trace, eigen, density).`,
+        `${err.message} This service computes dense results for at most MAX_DENSE_PARAMS=${svc.config.maxDenseParams} parameters: select fewer with "parameters.include", or use a matrix-free method (hvp, diagonal, diagonal_estimate, trace, eigen, density).`,
         err.details ? { details: err.details } : {},
       );
     }
@@ -93,7 +97,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 characters');
       }
       const body = request.body;
-      await checkJob(svc, body);
+      await checkJob(app, request.principal, body);
       let submitted;
       try {
         submitted = await svc.jobs.submit(
@@ -109,15 +113,18 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
               seed: body.seed,
             },
           }),
-          idemKey ? { key: idemKey, scope: request.principal } : undefined,
+          { owner: request.principal, idempotency: idemKey ? { key: idemKey } : undefined },
         );
       } catch (err) {
         if (err instanceof IdempotencyConflictError) {
           throw new ProblemError(409, 'idempotency_key_reused', err.message, { jobId: err.jobId });
         }
+        if (err instanceof IdempotencyInFlightError) {
+          throw new ProblemError(409, 'idempotency_key_in_use', err.message, {}, { 'retry-after': '2' });
+        }
         throw err;
       }
-      const view = await svc.jobs.view(submitted.record.id);
+      const view = await svc.jobs.view(submitted.record.id, request.principal);
       request.log.info({ jobId: submitted.record.id, created: submitted.created }, 'job submitted');
       void reply
         .code(202)
@@ -138,7 +145,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         response: { 200: pageOf(jobViewSchema), ...commonProblems },
       },
     },
-    async (request) => svc.jobs.list(request.query),
+    async (request) => svc.jobs.list({ ...request.query, owner: request.principal }),
   );
 
   app.get(
@@ -152,7 +159,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const view = await svc.jobs.view(request.params.id);
+      const view = await svc.jobs.view(request.params.id, request.principal);
       if (!view) throw notFound('job', request.params.id);
       if (view.status === 'queued' || view.status === 'running') {
         void reply.header('retry-after', String(POLL_AFTER_SECONDS));
@@ -181,16 +188,14 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const outcome = await svc.jobs.cancel(request.params.id);
+      const outcome = await svc.jobs.cancel(request.params.id, request.principal);
       if (!outcome) throw notFound('job', request.params.id);
       if (!outcome.accepted) {
         throw new ProblemError(
           409,
           'job_finished',
           `the job already ${outcome.view.status}; nothing to cancel`,
-          {
-            status: outcome.view.status,
-          },
+          { jobStatus: outcome.view.status },
         );
       }
       void reply.code(outcome.view.status === 'cancelled' ? 200 : 202);
@@ -214,7 +219,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       // Untyped: this route answers with a file stream or 304, which the JSON response schemas do not describe.
       const reply = typedReply as unknown as FastifyReply;
       const { id, name } = request.params;
-      const view = await svc.jobs.view(id);
+      const view = await svc.jobs.view(id, request.principal);
       if (!view) throw notFound('job', id);
       if (view.status !== 'succeeded' || !view.result) {
         throw new ProblemError(

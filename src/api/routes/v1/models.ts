@@ -4,6 +4,7 @@ import { registerCollectionReads } from './upload-collection.js';
 import { readParts } from '../../multipart.js';
 import { commonProblems, problemSchema } from '../../schemas/common.js';
 import { modelSchema } from '../../schemas/models.js';
+import type { ModelInfo, PreparedBundle } from '../../upload-tasks.js';
 import { storeModel } from '../../uploads.js';
 
 const models: FastifyPluginAsyncZod = async (app) => {
@@ -31,7 +32,8 @@ const models: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const parts = await readParts(request, ['model', 'weights'], svc.config.maxUploadBytes);
-      const { record, created } = await storeModel(svc, parts);
+      const prepared = await app.decoder.run<PreparedBundle<ModelInfo>>({ kind: 'model', parts });
+      const { record, created } = await storeModel(svc, request.principal, prepared);
       void reply.code(created ? 201 : 200).header('location', `/v1/models/${record.id}`);
       return record;
     },

@@ -1,11 +1,13 @@
 /**
  * The read side shared by every uploaded collection (models, datasets, arrays): a paginated list, get by id, and
- * delete (record and files). Upload routes differ per collection and stay in their own files.
+ * delete (record and files), each limited to the caller's own uploads (anyone else's id is a 404). Upload routes
+ * differ per collection and stay in their own files.
  */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { BundleKind } from '../../../storage/artifact-store.js';
 import { notFound } from '../../problem.js';
+import { getOwned, type Owned } from '../../uploads.js';
 import {
   commonProblems,
   idParamsSchema,
@@ -15,9 +17,6 @@ import {
 } from '../../schemas/common.js';
 
 type App = Parameters<FastifyPluginAsyncZod>[0];
-
-/** What every stored upload record has. */
-type StoredRecord = { id: string; createdAt: string };
 
 export interface UploadCollection {
   kind: BundleKind;
@@ -46,7 +45,7 @@ export function registerCollectionReads(
         response: { 200: pageOf(schema), ...commonProblems },
       },
     },
-    async (request) => svc.meta.list<StoredRecord>(kind, request.query),
+    async (request) => svc.meta.list<Owned>(kind, { ...request.query, owner: request.principal }),
   );
 
   app.get(
@@ -60,7 +59,7 @@ export function registerCollectionReads(
       },
     },
     async (request) => {
-      const record = await svc.meta.get<StoredRecord>(kind, request.params.id);
+      const record = await getOwned(svc, kind, request.params.id, request.principal);
       if (!record) throw notFound(noun, request.params.id);
       return record;
     },
@@ -77,7 +76,7 @@ export function registerCollectionReads(
       },
     },
     async (request, reply) => {
-      const record = await svc.meta.get<StoredRecord>(kind, request.params.id);
+      const record = await getOwned(svc, kind, request.params.id, request.principal);
       if (!record) throw notFound(noun, request.params.id);
       await svc.meta.delete(kind, record);
       await svc.store.removeBundle(kind, record.id);

@@ -1,0 +1,350 @@
+/**
+ * The CPU-heavy half of an upload or a submission, run in a worker thread (see `plugins/upload-decoder.ts`) so no
+ * request blocks the API's event loop: decoding `.npy`/`.npz`/JSON, the finiteness and shape checks, parsing and
+ * checking a model, canonical `.npy` encoding and content hashing, and the engine's pre-flight check of a job
+ * against its stored uploads. Everything here is pure (no Redis, no writes); the main thread stores the result.
+ *
+ * Errors cross the thread boundary as plain data ({@link TaskFailure}) and are rebuilt as EngineErrors, because a
+ * thrown error loses its class and fields on the way.
+ */
+import { createHash } from 'node:crypto';
+import { basename } from 'node:path/posix';
+import {
+  decodeArrayFile,
+  decodeBatchFromFiles,
+  decodeBatchFromNpz,
+  type Batch,
+} from '../engine/data/decode.js';
+import { encodeNpy } from '../engine/data/npy.js';
+import { scanJsonArrays } from '../engine/data/json-scan.js';
+import { EngineError, isEngineError, type EngineErrorCode } from '../engine/errors.js';
+import { elementAt, type NdArray } from '../engine/ndarray.js';
+import { validateRequest } from '../engine/request.js';
+import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../engine/spec.js';
+import { inspectModel } from '../engine/validate.js';
+import { ArtifactStore } from '../storage/artifact-store.js';
+import {
+  ARRAY_FILE,
+  INPUTS_FILE,
+  loadArray,
+  loadDataset,
+  loadModelArtifacts,
+  manifestPaths,
+  MODEL_JSON_FILE,
+  shardFileName,
+  TARGETS_FILE,
+} from '../storage/bundles.js';
+
+/** One file part of a multipart upload. */
+export interface UploadedPart {
+  field: string;
+  /** The client's file name: compared with manifest paths and used for format detection, never as a path. */
+  filename: string;
+  bytes: Uint8Array;
+}
+
+/** A checked upload, ready to store: its files (canonical bytes) and what its record says about them. */
+export interface PreparedBundle<Info> {
+  /** sha256 over the stored files (length-prefixed), independent of who uploaded them. */
+  sha256: string;
+  info: Info;
+  files: [string, Uint8Array][];
+}
+
+export interface ModelInfo {
+  numParams: number;
+  parameters: { name: string; shape: number[]; size: number }[];
+  inputShape: (number | null)[];
+  outputShape: (number | null)[];
+  layers: { name: string; className: string }[];
+  bytes: number;
+}
+
+export interface DatasetInfo {
+  numExamples: number;
+  inputs: { shape: number[]; dtype: string };
+  targets: { shape: number[]; dtype: string };
+  bytes: number;
+}
+
+export interface ArrayInfo {
+  shape: number[];
+  dtype: string;
+  bytes: number;
+}
+
+/** The engine-level part of a job request, checked against the stored uploads before queuing. */
+export interface JobCheck {
+  modelId: string;
+  datasetId: string;
+  vectorsId?: string;
+  loss: LossSpecInput;
+  method: MethodSpecInput;
+  parameters?: ParameterSelection;
+  seed?: number;
+}
+
+export type UploadTask =
+  | { kind: 'model'; parts: UploadedPart[] }
+  | { kind: 'dataset-parts'; parts: UploadedPart[]; maxBytes: number }
+  | { kind: 'dataset-json'; body: Uint8Array; maxBytes: number }
+  | { kind: 'array-parts'; parts: UploadedPart[]; maxBytes: number }
+  | { kind: 'array-json'; body: Uint8Array; maxBytes: number }
+  | { kind: 'check-job'; dataDir: string; job: JobCheck; maxDenseBytes: number };
+
+export interface TaskFailure {
+  failed: true;
+  code: EngineErrorCode | 'invalid_upload' | 'upload_missing' | 'internal';
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | { checked: true };
+
+/** sha256 over length-prefixed parts, so ("ab","c") and ("a","bc") differ. */
+function contentHash(parts: readonly Uint8Array[]): string {
+  const h = createHash('sha256');
+  for (const p of parts) {
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64BE(BigInt(p.byteLength));
+    h.update(len).update(p);
+  }
+  return h.digest('hex');
+}
+
+/** An error the route turns into a 400 (the request's shape, not its content, is wrong). */
+class UploadShapeError extends Error {}
+
+function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
+  const modelParts = parts.filter((p) => p.field === 'model');
+  if (modelParts.length !== 1) {
+    throw new EngineError(
+      'invalid_model',
+      `send exactly one "model" part holding model.json (got ${modelParts.length})`,
+    );
+  }
+  const modelBytes = modelParts[0].bytes;
+  let modelJson: unknown;
+  try {
+    modelJson = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(modelBytes));
+  } catch (e) {
+    throw new EngineError('invalid_model', `model.json is not valid JSON: ${(e as Error).message}`);
+  }
+  const paths = manifestPaths(modelJson);
+  const weightParts = parts.filter((p) => p.field === 'weights');
+  const used = new Set<UploadedPart>();
+  const weights = new Map<string, Uint8Array>();
+  const shards: Uint8Array[] = [];
+  for (const path of paths) {
+    // Browsers and curl send the base name only; the manifest may hold a relative path.
+    const part =
+      weightParts.find((p) => p.filename === path) ?? weightParts.find((p) => p.filename === basename(path));
+    if (!part) {
+      throw new EngineError(
+        'missing_weights',
+        `model.json's weightsManifest lists "${path}" but no "weights" part has that filename; upload each shard as -F 'weights=@${basename(path)}'`,
+        { missing: path, received: weightParts.map((p) => p.filename) },
+      );
+    }
+    used.add(part);
+    weights.set(path, part.bytes);
+    shards.push(part.bytes);
+  }
+  const extra = weightParts.filter((p) => !used.has(p));
+  if (extra.length > 0) {
+    throw new EngineError(
+      'invalid_model',
+      `weights part(s) ${extra.map((p) => JSON.stringify(p.filename)).join(', ')} are not listed in model.json's weightsManifest (${paths.join(', ')})`,
+    );
+  }
+  const summary = inspectModel({ modelJson, weights });
+  return {
+    sha256: contentHash([modelBytes, ...shards]),
+    info: {
+      numParams: summary.numParams,
+      parameters: summary.parameters.map((p) => ({ name: p.name, shape: p.shape, size: p.size })),
+      inputShape: summary.inputShape,
+      outputShape: summary.outputShape,
+      layers: summary.layers,
+      bytes: modelBytes.byteLength + shards.reduce((n, s) => n + s.byteLength, 0),
+    },
+    files: [
+      [MODEL_JSON_FILE, modelBytes],
+      ...shards.map((s, i) => [shardFileName(i), s] as [string, Uint8Array]),
+    ],
+  };
+}
+
+/** The first non-finite value of an array, reported with its position. */
+function checkFinite(a: NdArray, name: string): void {
+  if (a.dtype !== 'float32' && a.dtype !== 'float64') return;
+  const data = a.data as Float32Array | Float64Array;
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      const v = elementAt(a, i);
+      throw new EngineError(
+        'invalid_array',
+        `${name} holds ${v} at flat index ${i}; every value must be finite`,
+        {
+          array: name,
+          index: i,
+        },
+      );
+    }
+  }
+}
+
+function prepareDataset({ inputs, targets }: Batch): PreparedBundle<DatasetInfo> {
+  if (inputs.shape.length === 0 || targets.shape.length === 0) {
+    throw new EngineError('invalid_batch', 'inputs and targets need a leading example axis (got a scalar)');
+  }
+  if (inputs.shape[0] !== targets.shape[0]) {
+    throw new EngineError(
+      'invalid_batch',
+      `inputs has ${inputs.shape[0]} examples but targets has ${targets.shape[0]}; both need the same first dimension`,
+    );
+  }
+  if (inputs.shape[0] === 0) throw new EngineError('invalid_batch', 'the batch is empty (0 examples)');
+  checkFinite(inputs, 'inputs');
+  checkFinite(targets, 'targets');
+  const inputsNpy = encodeNpy(inputs);
+  const targetsNpy = encodeNpy(targets);
+  return {
+    sha256: contentHash([inputsNpy, targetsNpy]),
+    info: {
+      numExamples: inputs.shape[0],
+      inputs: { shape: inputs.shape, dtype: inputs.dtype },
+      targets: { shape: targets.shape, dtype: targets.dtype },
+      bytes: inputsNpy.byteLength + targetsNpy.byteLength,
+    },
+    files: [
+      [INPUTS_FILE, inputsNpy],
+      [TARGETS_FILE, targetsNpy],
+    ],
+  };
+}
+
+function prepareArray(array: NdArray): PreparedBundle<ArrayInfo> {
+  checkFinite(array, 'array');
+  const npy = encodeNpy(array);
+  return {
+    sha256: contentHash([npy]),
+    info: { shape: array.shape, dtype: array.dtype, bytes: npy.byteLength },
+    files: [[ARRAY_FILE, npy]],
+  };
+}
+
+function datasetFromParts(parts: UploadedPart[], maxBytes: number): Batch {
+  const by = (f: string) => parts.filter((p) => p.field === f);
+  const [inputs, targets, npz] = [by('inputs'), by('targets'), by('npz')];
+  const options = { maxUncompressedBytes: maxBytes };
+  if (npz.length === 1 && inputs.length === 0 && targets.length === 0) {
+    return decodeBatchFromNpz(npz[0].bytes, npz[0].filename, options);
+  }
+  if (npz.length === 0 && inputs.length === 1 && targets.length === 1) {
+    return decodeBatchFromFiles(inputs[0], targets[0], options);
+  }
+  throw new UploadShapeError(
+    'send either one "inputs" and one "targets" part (.npy each), or a single "npz" part',
+  );
+}
+
+function datasetFromJson(body: Uint8Array, maxBytes: number): Batch {
+  const arrays = scanJsonArrays(body, {
+    name: 'body',
+    keys: ['inputs', 'targets'],
+    maxElements: Math.ceil(maxBytes / 2),
+  });
+  const names = [...arrays.keys()];
+  const extra = names.filter((n) => n !== 'inputs' && n !== 'targets');
+  if (extra.length > 0 || !arrays.has('inputs') || !arrays.has('targets')) {
+    throw new UploadShapeError(
+      `send a JSON body {"inputs": [...], "targets": [...]} (got keys ${names.map((n) => JSON.stringify(n)).join(', ') || 'none'})`,
+    );
+  }
+  return { inputs: arrays.get('inputs')!, targets: arrays.get('targets')! };
+}
+
+function arrayFromJson(body: Uint8Array, maxBytes: number): NdArray {
+  const arrays = scanJsonArrays(body, {
+    name: 'body',
+    dtype: 'float32',
+    maxElements: Math.ceil(maxBytes / 2),
+  });
+  const names = [...arrays.keys()];
+  if (names.length !== 1 || !arrays.has('data')) {
+    throw new UploadShapeError(
+      `send a JSON body {"data": [[...], ...]} (got keys ${names.map((n) => JSON.stringify(n)).join(', ') || 'none'})`,
+    );
+  }
+  const data = arrays.get('data')!;
+  if (data.shape.length === 0 || data.shape[0] === 0) {
+    throw new UploadShapeError('"data" must be a non-empty (nested) array of numbers');
+  }
+  return data;
+}
+
+async function checkJob(dataDir: string, job: JobCheck, maxDenseBytes: number): Promise<void> {
+  const store = new ArtifactStore(dataDir);
+  const { inputs, targets } = await loadDataset(store, job.datasetId);
+  validateRequest(
+    {
+      model: await loadModelArtifacts(store, job.modelId),
+      inputs,
+      targets,
+      loss: job.loss,
+      method: job.method,
+      parameters: job.parameters,
+      vectors: job.vectorsId ? await loadArray(store, job.vectorsId) : undefined,
+      seed: job.seed,
+    },
+    { maxDenseBytes },
+  );
+}
+
+async function run(task: UploadTask): Promise<TaskResult> {
+  switch (task.kind) {
+    case 'model':
+      return prepareModel(task.parts);
+    case 'dataset-parts':
+      return prepareDataset(datasetFromParts(task.parts, task.maxBytes));
+    case 'dataset-json':
+      return prepareDataset(datasetFromJson(task.body, task.maxBytes));
+    case 'array-parts': {
+      if (task.parts.length !== 1) throw new UploadShapeError('send exactly one "array" part');
+      const [part] = task.parts;
+      return prepareArray(
+        decodeArrayFile(part.bytes, part.filename, { maxUncompressedBytes: task.maxBytes }),
+      );
+    }
+    case 'array-json':
+      return prepareArray(arrayFromJson(task.body, task.maxBytes));
+    case 'check-job':
+      await checkJob(task.dataDir, task.job, task.maxDenseBytes);
+      return { checked: true };
+  }
+}
+
+/** The worker-thread entry (piscina calls the default export). Never throws: failures come back as data. */
+export default async function runUploadTask(task: UploadTask): Promise<TaskResult | TaskFailure> {
+  try {
+    return await run(task);
+  } catch (err) {
+    if (isEngineError(err))
+      return { failed: true, code: err.code, message: err.message, details: err.details };
+    if (err instanceof UploadShapeError)
+      return { failed: true, code: 'invalid_upload', message: err.message };
+    if (err instanceof RangeError) {
+      // Allocation or recursion limits reached by hostile input the parsers did not bound: still the input's fault.
+      return { failed: true, code: 'too_large', message: `the upload cannot be decoded: ${err.message}` };
+    }
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return {
+        failed: true,
+        code: 'upload_missing',
+        message: 'an upload of this job was deleted while it was checked',
+      };
+    }
+    return { failed: true, code: 'internal', message: (err as Error).message ?? String(err) };
+  }
+}
