@@ -4,11 +4,11 @@
  */
 import helmet from '@fastify/helmet';
 import multipart from '@fastify/multipart';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import auth, { KeyRing } from './plugins/auth.js';
 import bullBoard from './plugins/bull-board.js';
-import errorHandler, { MAX_PARTS } from './plugins/error-handler.js';
+import errorHandler, { MAX_PARTS, notFoundHandler } from './plugins/error-handler.js';
 import metrics from './plugins/metrics.js';
 import openapi from './plugins/openapi.js';
 import rateLimit from './plugins/rate-limit.js';
@@ -70,6 +70,15 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
     prefix: config.queuePrefix,
   });
   await fastify.register(auth, { apiKeys: config.apiKeys });
+  fastify.setNotFoundHandler(
+    {
+      preHandler: [
+        ...(config.rateLimitPerKey > 0 ? [fastify.rateLimit()] : []),
+        async (request: FastifyRequest) => fastify.requireKey(request),
+      ],
+    },
+    notFoundHandler,
+  );
   await fastify.register(metrics);
   await fastify.register(openapi);
 

@@ -4,6 +4,7 @@
  * turning the parser's own failures (no boundary, a body cut mid-part) into 400s.
  */
 import type { FastifyRequest } from 'fastify';
+import { ByteSink, declaredLength } from './body-buffer.js';
 import { badRequest, ProblemError, unsupportedMediaType } from './problem.js';
 import type { UploadedPart } from './upload-tasks.js';
 
@@ -32,37 +33,29 @@ export async function readParts(
   if (!request.isMultipart()) throw unsupportedMediaType('multipart/form-data');
   const parts: UploadedPart[] = [];
   let total = 0;
+  // One buffer for every part's bytes, sized from Content-Length (which covers them all, plus the part headers).
+  const declared = declaredLength(request.headers['content-length']);
+  const sink = new ByteSink(declared === undefined ? undefined : Math.min(declared, maxTotalBytes));
   try {
     for await (const part of request.parts()) {
-      if (!allowed.includes(part.fieldname)) {
+      const field = typeof part.fieldname === 'string' ? part.fieldname : '';
+      if (!allowed.includes(field)) {
         throw badRequest(
           'unexpected_part',
-          `unexpected multipart part ${JSON.stringify(part.fieldname.slice(0, 100))}; expected ${allowed.map((a) => `"${a}"`).join(', ')}`,
+          `unexpected multipart part ${JSON.stringify(field.slice(0, 100))} (each part needs Content-Disposition: form-data; name="..."); expected ${allowed.map((a) => `"${a}"`).join(', ')}`,
         );
       }
       if (part.type !== 'file') {
-        throw badRequest(
-          'unexpected_part',
-          `part "${part.fieldname}" must be a file (use -F '${part.fieldname}=@path')`,
-        );
+        throw badRequest('unexpected_part', `part "${field}" must be a file (use -F '${field}=@path')`);
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
+      const start = sink.mark();
       for await (const chunk of part.file as AsyncIterable<Buffer>) {
-        size += chunk.byteLength;
         total += chunk.byteLength;
         if (total > maxTotalBytes) throw tooLarge(maxTotalBytes);
-        chunks.push(chunk);
+        sink.push(chunk);
       }
       if (part.file.truncated) throw tooLarge(maxTotalBytes);
-      // One fresh, exactly-sized buffer per part: it can be moved (not copied) to a decoding thread.
-      const bytes = new Uint8Array(new ArrayBuffer(size));
-      let offset = 0;
-      for (const c of chunks) {
-        bytes.set(c, offset);
-        offset += c.byteLength;
-      }
-      parts.push({ field: part.fieldname, filename: (part.filename || part.fieldname).slice(0, 255), bytes });
+      parts.push({ field, filename: (part.filename || field).slice(0, 255), bytes: sink.region(start) });
     }
   } catch (err) {
     const e = err as Error & { code?: string; statusCode?: number };

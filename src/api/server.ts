@@ -3,10 +3,14 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { Config } from '../config/env.js';
 import app from './app.js';
-import { frameworkErrorHandler, MAX_PARAM_LENGTH } from './plugins/error-handler.js';
+import { clientErrorHandler, frameworkErrorHandler, MAX_PARAM_LENGTH } from './plugins/error-handler.js';
+import { ProblemError } from './problem.js';
 import { createServices, type Services } from './services.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Room for multipart boundaries and part headers on top of MAX_UPLOAD_BYTES of file content. */
+const MULTIPART_OVERHEAD_BYTES = 1024 * 1024;
 
 /** Query parameters whose values are never logged (a client may put its API key in the query string). */
 const SECRET_PARAM = /key|token|secret|pass|auth|sig/i;
@@ -61,9 +65,19 @@ export async function buildServer(
             ...(typeof opts.logger === 'object' ? opts.logger : {}),
           },
     bodyLimit: config.maxUploadBytes,
-    // A body that trickles in is cut off (408) instead of holding a connection and its buffers forever.
+    // A request that trickles in is cut off (408) instead of holding a connection and its buffers forever. This
+    // bounds receiving the request only; computing the answer afterwards is not cut short.
     requestTimeout: config.requestTimeoutMs,
-    connectionTimeout: config.requestTimeoutMs,
+    http: {
+      // Given to Node's server itself: set afterwards (as Fastify does), the timeout is never enforced.
+      requestTimeout: config.requestTimeoutMs,
+      headersTimeout: Math.min(60_000, config.requestTimeoutMs),
+      // Checked every second rather than Node's default 30 s, so REQUEST_TIMEOUT_MS is kept closely.
+      connectionsCheckingInterval: 1000,
+      // Node would answer a request without Host with an empty 400; the hook below answers with a problem.
+      requireHostHeader: false,
+    },
+    clientErrorHandler,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Router errors (bad percent-encoding, over-long ids) become problems like every other error.
     frameworkErrors: frameworkErrorHandler,
@@ -76,6 +90,21 @@ export async function buildServer(
   });
   server.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+  });
+  server.addHook('onRequest', async (request, reply) => {
+    if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
+      throw new ProblemError(400, 'invalid_request', 'an HTTP/1.1 request needs a Host header');
+    }
+    // A declared length over what any upload may be is refused before a byte of the body is read.
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > config.maxUploadBytes + MULTIPART_OVERHEAD_BYTES) {
+      void reply.header('connection', 'close');
+      throw new ProblemError(
+        413,
+        'payload_too_large',
+        `the body is ${declared} bytes; uploads are limited to MAX_UPLOAD_BYTES=${config.maxUploadBytes} bytes`,
+      );
+    }
   });
   await server.register(app, { services, closeServices: opts.services === undefined });
   return { server, services };

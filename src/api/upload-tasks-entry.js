@@ -7,11 +7,15 @@ register();
 
 const { default: runUploadTask } = await import('./upload-tasks.ts');
 
-/** Whole, distinct ArrayBuffers of a result's files: moved back to the main thread instead of copied. */
+/**
+ * The distinct ArrayBuffers behind a result's files, moved back to the main thread instead of copied (a cloned view
+ * would copy its whole buffer, once per view). Buffers no larger than Node's Buffer pool may be that pool, which must
+ * never be detached: those small ones are copied.
+ */
 function ownedBuffers(result) {
   const buffers = new Set();
   for (const [, bytes] of result.files ?? []) {
-    if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) buffers.add(bytes.buffer);
+    if (bytes.buffer.byteLength > Buffer.poolSize) buffers.add(bytes.buffer);
   }
   return [...buffers];
 }

@@ -112,6 +112,33 @@ function contentHash(parts: readonly Uint8Array[]): string {
   return h.digest('hex');
 }
 
+/** Deepest nesting accepted in a model.json (converters write under 20 levels, nested sub-models a few more). */
+const MAX_MODEL_JSON_DEPTH = 100;
+
+/**
+ * The nesting depth of JSON text, or `limit + 1` as soon as it is exceeded: one linear pass over the bytes that skips
+ * strings, so a hostile document is refused before JSON.parse and every recursive walk after it.
+ */
+export function jsonDepth(bytes: Uint8Array, limit: number): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i];
+    if (inString) {
+      if (b === 0x5c)
+        i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x5b || b === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+      if (deepest > limit) return deepest;
+    } else if (b === 0x5d || b === 0x7d) depth--;
+  }
+  return deepest;
+}
+
 /** An error the route turns into a 400 (the request's shape, not its content, is wrong). */
 class UploadShapeError extends Error {}
 
@@ -124,6 +151,13 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
     );
   }
   const modelBytes = modelParts[0].bytes;
+  const depth = jsonDepth(modelBytes, MAX_MODEL_JSON_DEPTH);
+  if (depth > MAX_MODEL_JSON_DEPTH) {
+    throw new EngineError(
+      'invalid_model',
+      `model.json is nested more than ${MAX_MODEL_JSON_DEPTH} levels deep; a TF.js Layers model needs far fewer`,
+    );
+  }
   let modelJson: unknown;
   try {
     modelJson = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(modelBytes));
@@ -205,6 +239,8 @@ function prepareDataset({ inputs, targets }: Batch): PreparedBundle<DatasetInfo>
     );
   }
   if (inputs.shape[0] === 0) throw new EngineError('invalid_batch', 'the batch is empty (0 examples)');
+  checkNotEmpty(inputs, 'inputs');
+  checkNotEmpty(targets, 'targets');
   checkFinite(inputs, 'inputs');
   checkFinite(targets, 'targets');
   const inputsNpy = encodeNpy(inputs);
@@ -224,7 +260,15 @@ function prepareDataset({ inputs, targets }: Batch): PreparedBundle<DatasetInfo>
   };
 }
 
+/** An array with no elements (shape (0,), or (0, 2**52)) is nothing to compute with, whatever its shape claims. */
+function checkNotEmpty(a: NdArray, name: string): void {
+  if (a.data.length === 0) {
+    throw new EngineError('invalid_array', `${name} has shape (${a.shape.join(', ')}) and so no elements`);
+  }
+}
+
 function prepareArray(array: NdArray): PreparedBundle<ArrayInfo> {
+  checkNotEmpty(array, 'array');
   checkFinite(array, 'array');
   const npy = encodeNpy(array);
   return {

@@ -83,6 +83,11 @@ async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
   app.decorateRequest('principal', ANONYMOUS);
   app.decorate('keyRing', ring);
 
+  // Unknown routes are denied too (default deny): without a valid key, probing paths answers 401, never 404.
+  app.decorate('requireKey', async (request: FastifyRequest) => {
+    if (ring.enabled) await requireKey(request);
+  });
+
   const requireKey = async (request: FastifyRequest): Promise<void> => {
     const token = bearerToken(request);
     const principal = ring.principalOf(token);
@@ -117,6 +122,8 @@ async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
 declare module 'fastify' {
   interface FastifyInstance {
     keyRing: KeyRing;
+    /** The API-key check as a hook (a no-op without API_KEYS), for handlers outside the routes (404s). */
+    requireKey: (request: FastifyRequest) => Promise<void>;
   }
 }
 

@@ -2,6 +2,8 @@
  * One error handler for the whole app: maps validation errors, engine errors, Fastify/multipart errors and Redis
  * outages to problem+json, and hides the details of anything unexpected (logged with the request id instead).
  */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -18,7 +20,11 @@ export const MAX_PARAM_LENGTH = 100;
 export const REDIS_RETRY_AFTER_SECONDS = 5;
 
 const FASTIFY_CODES: Record<string, { status: number; code: string; detail?: string }> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: 'unsupported_media_type' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    status: 415,
+    code: 'unsupported_media_type',
+    detail: 'send application/json, or multipart/form-data for uploads',
+  },
   FST_ERR_CTP_BODY_TOO_LARGE: { status: 413, code: 'payload_too_large' },
   FST_REQ_FILE_TOO_LARGE: { status: 413, code: 'payload_too_large' },
   FST_PARTS_LIMIT: {
@@ -111,7 +117,12 @@ function toProblemError(err: FastifyError, maxUploadBytes: number): ProblemError
   ) {
     return new ProblemError(408, 'request_timeout', 'the request body was not received in time');
   }
-  if (err instanceof SyntaxError) return new ProblemError(400, 'invalid_json', err.message);
+  if (err instanceof SyntaxError) {
+    const detail = /prototype property/.test(err.message)
+      ? 'the JSON body contains a "__proto__" or "constructor.prototype" key, which is refused'
+      : err.message;
+    return new ProblemError(400, 'invalid_json', detail);
+  }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
     return new ProblemError(err.statusCode, 'invalid_request', err.message);
   }
@@ -132,15 +143,18 @@ async function errorHandler(app: FastifyInstance, opts: ErrorHandlerOptions): Pr
       request.log.warn({ code: problem.code, err: err.message }, 'service unavailable');
     }
     void reply.code(problem.status).headers(problem.headers).type(PROBLEM_CONTENT_TYPE);
+    // A body left unread (an upload cut off at the limit) would hold the connection open: close it after answering.
+    if (!request.raw.complete) void reply.header('connection', 'close');
     return JSON.stringify(problem.toProblem(instanceOf(request.url)));
   });
+}
 
-  app.setNotFoundHandler(async (request, reply) => {
-    const path = instanceOf(request.url);
-    const problem = new ProblemError(404, 'route_not_found', `no route ${request.method} ${path}`);
-    void reply.code(404).type(PROBLEM_CONTENT_TYPE);
-    return JSON.stringify(problem.toProblem(path));
-  });
+/** Answers a request no route matched (registered by the app, after the rate limiter and the key check). */
+export async function notFoundHandler(request: FastifyRequest, reply: FastifyReply): Promise<string> {
+  const path = instanceOf(request.url);
+  const problem = new ProblemError(404, 'route_not_found', `no route ${request.method} ${path}`);
+  void reply.code(404).type(PROBLEM_CONTENT_TYPE);
+  return JSON.stringify(problem.toProblem(path));
 }
 
 /**
@@ -154,6 +168,43 @@ export function frameworkErrorHandler(err: FastifyError, request: FastifyRequest
     .code(problem.status)
     .type(PROBLEM_CONTENT_TYPE)
     .send(JSON.stringify(problem.toProblem(instanceOf(request.url))));
+}
+
+/** HTTP parser errors Node reports before any request exists, as problems (Fastify's `clientErrorHandler`). */
+const CLIENT_ERRORS: Record<string, { status: number; code: string; detail: string }> = {
+  ERR_HTTP_REQUEST_TIMEOUT: {
+    status: 408,
+    code: 'request_timeout',
+    detail: 'the request was not received in time (REQUEST_TIMEOUT_MS)',
+  },
+  HPE_HEADER_OVERFLOW: {
+    status: 431,
+    code: 'headers_too_large',
+    detail: 'the request headers are larger than the 16 KiB accepted',
+  },
+  HPE_INVALID_METHOD: { status: 400, code: 'invalid_request', detail: 'unknown HTTP method' },
+};
+
+/**
+ * Answers a request Node's HTTP parser rejected (malformed request line or headers, lying Content-Length, a body cut
+ * short, a timeout) with a problem document, then closes the connection, as Node itself would.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const known = (err.code && CLIENT_ERRORS[err.code]) || {
+    status: 400,
+    code: 'invalid_request',
+    detail: `the request is not valid HTTP/1.1 (${(err.code ?? 'parse error').replace(/^HPE_/, '').toLowerCase()})`,
+  };
+  const body = JSON.stringify(new ProblemError(known.status, known.code, known.detail).toProblem());
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${known.status} ${STATUS_CODES[known.status]}\r\n` +
+        `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 export default fp(errorHandler, { name: 'error-handler' });

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Piscina } from 'piscina';
 import { EngineError, type EngineErrorCode } from '../../engine/errors.js';
+import { isOwnedBuffer } from '../body-buffer.js';
 import { badRequest, ProblemError } from '../problem.js';
 import type { TaskFailure, TaskResult, UploadedPart, UploadTask } from '../upload-tasks.js';
 
@@ -34,15 +35,16 @@ declare module 'fastify' {
   }
 }
 
-/** The whole ArrayBuffers behind the parts, to move to the thread rather than copy; pooled slices are copied. */
+/**
+ * The buffers behind the parts or body, moved to the thread rather than copied when this request owns them
+ * (allocated by `body-buffer.ts` for it alone); anything else is copied.
+ */
 function transferables(task: UploadTask): ArrayBuffer[] {
   const views: Uint8Array[] =
     'parts' in task ? task.parts.map((p: UploadedPart) => p.bytes) : 'body' in task ? [task.body] : [];
   const out = new Set<ArrayBuffer>();
   for (const v of views) {
-    if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) {
-      out.add(v.buffer);
-    }
+    if (v.buffer instanceof ArrayBuffer && isOwnedBuffer(v.buffer)) out.add(v.buffer);
   }
   return [...out];
 }

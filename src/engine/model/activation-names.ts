@@ -47,7 +47,8 @@ export function normalizeActivation(raw: unknown, layerName: string, className: 
     );
   }
   const snake = name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
-  const canonical = ALIASES[snake] ?? ALIASES[snake.replace(/_/g, '')] ?? snake;
+  const alias = (key: string): string | undefined => (Object.hasOwn(ALIASES, key) ? ALIASES[key] : undefined);
+  const canonical = alias(snake) ?? alias(snake.replace(/_/g, '')) ?? snake;
   if ((ACTIVATION_NAMES as readonly string[]).includes(canonical)) return canonical as ActivationName;
   throw new EngineError(
     'unsupported_layer',

@@ -343,7 +343,8 @@ export const SUPPORTED_LAYER_CLASSES: readonly string[] = ['InputLayer', ...Obje
  *   config or shape that does not fit
  */
 export function buildLayer(layer: RawLayer, inputs: Shape[]): BuiltLayer {
-  const builder = BUILDERS[layer.className];
+  // Own properties only: a class name such as "__proto__" or "constructor" must not find Object.prototype's.
+  const builder = Object.hasOwn(BUILDERS, layer.className) ? BUILDERS[layer.className] : undefined;
   if (!builder) {
     throw new EngineError(
       'unsupported_layer',

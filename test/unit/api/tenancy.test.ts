@@ -43,6 +43,14 @@ describe('API keys on the routed route', () => {
     }
   });
 
+  it('denies unknown routes without a key (401), and answers 404 with one', async () => {
+    const anonymous = await t.server.inject({ method: 'GET', url: '/v1/nothing-here' });
+    assert.equal(anonymous.statusCode, 401, anonymous.body);
+    const known = await t.server.inject({ method: 'GET', url: '/v1/nothing-here', headers: A });
+    assert.equal(known.statusCode, 404, known.body);
+    assert.equal(known.json().code, 'route_not_found');
+  });
+
   it('keeps probes and documentation public', async () => {
     for (const url of [
       '/healthz',

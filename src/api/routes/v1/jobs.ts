@@ -97,6 +97,12 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         throw badRequest('invalid_idempotency_key', 'Idempotency-Key must be 1 to 255 characters');
       }
       const body = request.body;
+      if (body.vectorsId && (body.method as { vectors?: unknown }).vectors !== undefined) {
+        throw badRequest(
+          'invalid_request',
+          'give the vectors either inline ("method.vectors") or as an uploaded array ("vectorsId"), not both',
+        );
+      }
       await checkJob(app, request.principal, body);
       let submitted;
       try {

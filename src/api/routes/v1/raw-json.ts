@@ -4,18 +4,33 @@
  * scans them straight into typed arrays (`engine/data/json-scan.ts`). The zod body schema stays on the route for
  * the OpenAPI document; validation is the scanner's job there.
  */
-import type { FastifyInstance, FastifySchemaCompiler } from 'fastify';
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
+import { ByteSink, declaredLength } from '../../body-buffer.js';
+import { ProblemError } from '../../problem.js';
 
 /** Registers, in the calling plugin's scope only, a JSON parser that hands the route the body's bytes. */
 export function acceptRawJson(app: FastifyInstance, bodyLimit: number): void {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (_request, body, done) => {
-    const bytes = body as Buffer;
-    // An exactly-sized copy: it can be moved (not copied again) to the decoding thread.
-    const owned = new Uint8Array(new ArrayBuffer(bytes.byteLength));
-    owned.set(bytes);
-    done(null, owned);
+  app.addContentTypeParser('application/json', async (request: FastifyRequest, payload: Readable) => {
+    const declared = declaredLength(request.headers['content-length']);
+    if (declared !== undefined && declared > bodyLimit) throw tooLarge(bodyLimit);
+    // Read straight into one buffer of the declared size: the bytes are held once, and moved to the thread.
+    const sink = new ByteSink(declared);
+    const start = sink.mark();
+    for await (const chunk of payload as AsyncIterable<Buffer>) {
+      if (sink.size + chunk.byteLength > bodyLimit) throw tooLarge(bodyLimit);
+      sink.push(chunk);
+    }
+    if (declared !== undefined && sink.size !== declared) {
+      throw new ProblemError(400, 'invalid_request', 'the body length does not match Content-Length');
+    }
+    return sink.region(start);
   });
+}
+
+function tooLarge(limit: number): ProblemError {
+  return new ProblemError(413, 'payload_too_large', `the body exceeds MAX_UPLOAD_BYTES=${limit} bytes`);
 }
 
 /** A route's validator for raw JSON bodies: passes the bytes through (documentation-only body schema). */
