@@ -14,8 +14,8 @@ const { default: runUploadTask } = await import('./upload-tasks.ts');
  */
 function ownedBuffers(result) {
   const buffers = new Set();
-  for (const [, bytes] of result.files ?? []) {
-    if (bytes.buffer.byteLength > Buffer.poolSize) buffers.add(bytes.buffer);
+  for (const [, pieces] of result.files ?? []) {
+    for (const bytes of pieces) if (bytes.buffer.byteLength > Buffer.poolSize) buffers.add(bytes.buffer);
   }
   return [...buffers];
 }

@@ -15,7 +15,7 @@ import {
   decodeBatchFromNpz,
   type Batch,
 } from '../engine/data/decode.js';
-import { encodeNpy } from '../engine/data/npy.js';
+import { encodeNpyParts } from '../engine/data/npy.js';
 import { scanJsonArrays } from '../engine/data/json-scan.js';
 import { EngineError, isEngineError, type EngineErrorCode } from '../engine/errors.js';
 import { elementAt, type NdArray } from '../engine/ndarray.js';
@@ -48,7 +48,8 @@ export interface PreparedBundle<Info> {
   /** sha256 over the stored files (length-prefixed), independent of who uploaded them. */
   sha256: string;
   info: Info;
-  files: [string, Uint8Array][];
+  /** Each file as consecutive pieces (a `.npy` header, then a view of the array's data), never concatenated. */
+  files: [string, Uint8Array[]][];
 }
 
 export interface ModelInfo {
@@ -101,16 +102,25 @@ export interface TaskFailure {
 
 export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | { checked: true };
 
-/** sha256 over length-prefixed parts, so ("ab","c") and ("a","bc") differ. */
-function contentHash(parts: readonly Uint8Array[]): string {
+/** sha256 over length-prefixed files (each given as pieces), so ("ab","c") and ("a","bc") differ. */
+function contentHash(files: readonly (readonly Uint8Array[])[]): string {
   const h = createHash('sha256');
-  for (const p of parts) {
+  for (const pieces of files) {
     const len = Buffer.alloc(8);
-    len.writeBigUInt64BE(BigInt(p.byteLength));
-    h.update(len).update(p);
+    len.writeBigUInt64BE(BigInt(pieces.reduce((n, p) => n + p.byteLength, 0)));
+    h.update(len);
+    for (const p of pieces) h.update(p);
   }
   return h.digest('hex');
 }
+
+/** A `.npy` file as its header and a view of the array's bytes. */
+function npyPieces(a: NdArray): Uint8Array[] {
+  const { header, data } = encodeNpyParts(a);
+  return [header, data];
+}
+
+const sizeOf = (pieces: readonly Uint8Array[]): number => pieces.reduce((n, p) => n + p.byteLength, 0);
 
 /** Deepest nesting accepted in a model.json (converters write under 20 levels, nested sub-models a few more). */
 const MAX_MODEL_JSON_DEPTH = 100;
@@ -193,7 +203,7 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
   }
   const summary = inspectModel({ modelJson, weights });
   return {
-    sha256: contentHash([modelBytes, ...shards]),
+    sha256: contentHash([[modelBytes], ...shards.map((s) => [s])]),
     info: {
       numParams: summary.numParams,
       parameters: summary.parameters.map((p) => ({ name: p.name, shape: p.shape, size: p.size })),
@@ -203,8 +213,8 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
       bytes: modelBytes.byteLength + shards.reduce((n, s) => n + s.byteLength, 0),
     },
     files: [
-      [MODEL_JSON_FILE, modelBytes],
-      ...shards.map((s, i) => [shardFileName(i), s] as [string, Uint8Array]),
+      [MODEL_JSON_FILE, [modelBytes]],
+      ...shards.map((s, i) => [shardFileName(i), [s]] as [string, Uint8Array[]]),
     ],
   };
 }
@@ -243,15 +253,15 @@ function prepareDataset({ inputs, targets }: Batch): PreparedBundle<DatasetInfo>
   checkNotEmpty(targets, 'targets');
   checkFinite(inputs, 'inputs');
   checkFinite(targets, 'targets');
-  const inputsNpy = encodeNpy(inputs);
-  const targetsNpy = encodeNpy(targets);
+  const inputsNpy = npyPieces(inputs);
+  const targetsNpy = npyPieces(targets);
   return {
     sha256: contentHash([inputsNpy, targetsNpy]),
     info: {
       numExamples: inputs.shape[0],
       inputs: { shape: inputs.shape, dtype: inputs.dtype },
       targets: { shape: targets.shape, dtype: targets.dtype },
-      bytes: inputsNpy.byteLength + targetsNpy.byteLength,
+      bytes: sizeOf(inputsNpy) + sizeOf(targetsNpy),
     },
     files: [
       [INPUTS_FILE, inputsNpy],
@@ -270,10 +280,10 @@ function checkNotEmpty(a: NdArray, name: string): void {
 function prepareArray(array: NdArray): PreparedBundle<ArrayInfo> {
   checkNotEmpty(array, 'array');
   checkFinite(array, 'array');
-  const npy = encodeNpy(array);
+  const npy = npyPieces(array);
   return {
     sha256: contentHash([npy]),
-    info: { shape: array.shape, dtype: array.dtype, bytes: npy.byteLength },
+    info: { shape: array.shape, dtype: array.dtype, bytes: sizeOf(npy) },
     files: [[ARRAY_FILE, npy]],
   };
 }
@@ -298,6 +308,8 @@ function datasetFromJson(body: Uint8Array, maxBytes: number): Batch {
     name: 'body',
     keys: ['inputs', 'targets'],
     maxElements: Math.ceil(maxBytes / 2),
+    // Decoded arrays may take at most the upload limit: short numbers ("1,") would otherwise decode to 4x.
+    maxOutputBytes: maxBytes,
   });
   const names = [...arrays.keys()];
   const extra = names.filter((n) => n !== 'inputs' && n !== 'targets');
@@ -314,6 +326,8 @@ function arrayFromJson(body: Uint8Array, maxBytes: number): NdArray {
     name: 'body',
     dtype: 'float32',
     maxElements: Math.ceil(maxBytes / 2),
+    // Decoded arrays may take at most the upload limit: short numbers ("1,") would otherwise decode to 4x.
+    maxOutputBytes: maxBytes,
   });
   const names = [...arrays.keys()];
   if (names.length !== 1 || !arrays.has('data')) {

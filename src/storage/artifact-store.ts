@@ -6,7 +6,7 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { access, constants, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { publishDirectory, writeFileAtomic } from './atomic-write.js';
+import { publishDirectory, writeFileAtomic, type FileContent } from './atomic-write.js';
 
 export type BundleKind = 'models' | 'datasets' | 'arrays';
 export const BUNDLE_KINDS: readonly BundleKind[] = ['models', 'datasets', 'arrays'];
@@ -55,7 +55,7 @@ export class ArtifactStore {
   async putBundle(
     kind: BundleKind,
     id: string,
-    files: ReadonlyArray<readonly [string, Uint8Array]>,
+    files: ReadonlyArray<readonly [string, FileContent]>,
   ): Promise<boolean> {
     for (const [name] of files) checkName(name);
     return publishDirectory(join(this.root, 'tmp'), this.bundleDir(kind, id), files);

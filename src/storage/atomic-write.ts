@@ -35,10 +35,17 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
  * which is then renamed to `target`. If `target` already exists (the same content-addressed bundle uploaded
  * concurrently) the new copy is discarded and `false` returned.
  */
+/** A file's bytes, whole or as consecutive pieces. */
+export type FileContent = Uint8Array | readonly Uint8Array[];
+
+export function piecesOf(content: FileContent): readonly Uint8Array[] {
+  return content instanceof Uint8Array ? [content] : content;
+}
+
 export async function publishDirectory(
   tmpRoot: string,
   target: string,
-  files: ReadonlyArray<readonly [name: string, data: Uint8Array]>,
+  files: ReadonlyArray<readonly [name: string, data: FileContent]>,
 ): Promise<boolean> {
   await mkdir(tmpRoot, { recursive: true });
   await mkdir(dirname(target), { recursive: true });
@@ -48,7 +55,8 @@ export async function publishDirectory(
     for (const [name, data] of files) {
       const fh = await open(join(tmp, name), 'w');
       try {
-        await fh.writeFile(data);
+        // Written piece by piece (e.g. a .npy header, then a view of the array's data): never concatenated.
+        for (const piece of piecesOf(data)) await fh.write(piece);
         await fh.sync();
       } finally {
         await fh.close();

@@ -1,7 +1,14 @@
 /**
- * JSON text straight to typed arrays, in one pass over the bytes: no `JSON.parse`, no JS value tree, no recursion.
- * Reading a 100 MB upload of nested numbers takes linear time and, besides the input, only the typed arrays
- * themselves (stored in the target dtype; up to three times their final size for a moment while they double).
+ * JSON text straight to typed arrays: no `JSON.parse`, no JS value tree, no recursion. Two linear passes over the
+ * bytes, so that the output is allocated once at its exact size: reading a 100 MB upload of nested numbers takes,
+ * besides the input, only the typed arrays themselves (in the target dtype), never a growing buffer or a copy.
+ *
+ * 1. The first pass checks the whole document: syntax, nesting, shapes, leaf types, whole numbers for integer
+ *    dtypes, `maxDepth` and `maxElements`, in the order and with the messages of a single reading. It converts a
+ *    number only when a check or a message needs its value, and records each array's dtype, shape, length and
+ *    byte span. Then `maxOutputBytes` is checked against the exact sizes, before anything is allocated.
+ * 2. The second pass allocates each array and fills it from its span, which is known to hold only brackets,
+ *    commas, whitespace and leaves.
  *
  * The arrays read the same as {@link parseJsonArray} reads `JSON.parse`'s output (dtype, shape, values and error
  * messages). The shape is fixed by the first row along each axis, then every row is checked as it ends against an
@@ -9,7 +16,7 @@
  */
 import { Buffer } from 'node:buffer';
 import { EngineError } from '../errors.js';
-import type { NdArray, TypedArray } from '../ndarray.js';
+import type { DType, NdArray, TypedArray } from '../ndarray.js';
 import type { JsonArrayOptions } from './json-array.js';
 import { formatPosition } from './positions.js';
 
@@ -33,6 +40,13 @@ export interface JsonScanOptions {
    */
   maxElements?: number;
   /**
+   * The most bytes the decoded arrays may take in all (elements times the bytes of their dtype: 8 for float64 and
+   * int64, 4 for float32 and int32, 1 for bool). Checked once the whole document has been read and counted, before
+   * any array is allocated.
+   * @defaultValue unlimited
+   */
+  maxOutputBytes?: number;
+  /**
    * For {@link scanJsonArrays}: the only keys accepted; any other key is refused before its value is read.
    * @defaultValue any key
    */
@@ -44,7 +58,6 @@ const DEFAULT_MAX_DEPTH = 32;
 const MAX_KEY_LENGTH = 256;
 /** How much of a misplaced string an error message quotes, as json-array.ts does. */
 const QUOTED_STRING_LENGTH = 20;
-const INITIAL_CAPACITY = 1024;
 
 /**
  * Reads a JSON document holding one nested array of numbers (or of booleans), or a bare number or boolean (0-d).
@@ -55,7 +68,8 @@ const INITIAL_CAPACITY = 1024;
  *   array, the position), a top-level object, nesting deeper than `maxDepth`, and everything
  *   {@link parseJsonArray} refuses (ragged nesting, non-numeric leaves, mixed numbers and booleans, non-whole
  *   numbers for an integer dtype), with its messages.
- * @throws EngineError('too_large') when the document holds more than `maxElements` leaves.
+ * @throws EngineError('too_large') when the document holds more than `maxElements` leaves, or the array would take
+ *   more than `maxOutputBytes`.
  */
 export function scanJsonArray(bytes: Uint8Array, options: JsonScanOptions): NdArray {
   const scanner = new JsonScanner(bytes, options);
@@ -70,7 +84,8 @@ export function scanJsonArray(bytes: Uint8Array, options: JsonScanOptions): NdAr
   }
   const array = scanner.scanArray(options.name);
   scanner.expectEnd();
-  return array;
+  scanner.checkOutputBytes([array]);
+  return scanner.fill(array);
 }
 
 /**
@@ -82,7 +97,8 @@ export function scanJsonArray(bytes: Uint8Array, options: JsonScanOptions): NdAr
  * @throws EngineError('invalid_array') for text that is not JSON, a top level that is not an object, a key that
  *   appears twice, is longer than 256 characters or (with `keys`) is not expected, a value that is not such an
  *   array (objects, strings, null), and everything {@link scanJsonArray} refuses.
- * @throws EngineError('too_large') when the document holds more than `maxElements` leaves in all.
+ * @throws EngineError('too_large') when the document holds more than `maxElements` leaves in all, or the arrays
+ *   would take more than `maxOutputBytes` in all.
  */
 export function scanJsonArrays(bytes: Uint8Array, options: JsonScanOptions): Map<string, NdArray> {
   const { name, keys } = options;
@@ -99,7 +115,7 @@ export function scanJsonArrays(bytes: Uint8Array, options: JsonScanOptions): Map
     );
   }
   scanner.pos++;
-  const arrays = new Map<string, NdArray>();
+  const arrays = new Map<string, ScannedArray>();
   scanner.skipWhitespace();
   if (scanner.peek() === CLOSE_BRACE) {
     scanner.pos++;
@@ -138,7 +154,10 @@ export function scanJsonArrays(bytes: Uint8Array, options: JsonScanOptions): Map
     }
   }
   scanner.expectEnd();
-  return arrays;
+  scanner.checkOutputBytes(arrays.values());
+  const filled = new Map<string, NdArray>();
+  for (const [key, array] of arrays) filled.set(key, scanner.fill(array));
+  return filled;
 }
 
 const TAB = 0x09;
@@ -158,6 +177,8 @@ const BACKSLASH = 0x5c;
 const CLOSE_BRACKET = 0x5d;
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
+const LOWER_F = 0x66;
+const LOWER_T = 0x74;
 const END = -1;
 
 /** 10^0 .. 10^22: the powers of ten a double holds exactly (Clinger's fast path). */
@@ -175,46 +196,39 @@ interface DeferredLeafError {
   leaf: Leaf;
 }
 
-/** A typed array that doubles as it fills. */
-class GrowableArray {
-  data: TypedArray;
-  length = 0;
-
-  constructor(
-    private readonly make: (capacity: number) => TypedArray,
-    private readonly bigint: boolean,
-  ) {
-    this.data = make(INITIAL_CAPACITY);
-  }
-
-  push(value: number): void {
-    if (this.length === this.data.length) {
-      const grown = this.make(this.data.length * 2);
-      grown.set(this.data as never);
-      this.data = grown;
-    }
-    if (this.bigint) (this.data as BigInt64Array)[this.length++] = BigInt(value);
-    else (this.data as Float64Array)[this.length++] = value;
-  }
-
-  /** The filled part, copied to an exactly sized array when the capacity is larger. */
-  toArray(): TypedArray {
-    return this.length === this.data.length ? this.data : this.data.slice(0, this.length);
-  }
+/** What the first pass learns of one array: enough to allocate it exactly and fill it from its bytes. */
+interface ScannedArray {
+  dtype: DType;
+  shape: number[];
+  /** Its number of leaves. */
+  length: number;
+  /** Its byte span in the document: `start` is its first byte, `end` one past its last. */
+  start: number;
+  end: number;
 }
 
-function storeFor(dtype: NonNullable<JsonArrayOptions['dtype']> | 'bool'): GrowableArray {
+const BYTES_PER_ELEMENT: Record<DType, number> = {
+  float64: 8,
+  int64: 8,
+  float32: 4,
+  int32: 4,
+  uint8: 1,
+  bool: 1,
+};
+
+function allocate(dtype: DType, length: number): TypedArray {
   switch (dtype) {
     case 'float64':
-      return new GrowableArray((n) => new Float64Array(n), false);
+      return new Float64Array(length);
     case 'float32':
-      return new GrowableArray((n) => new Float32Array(n), false);
+      return new Float32Array(length);
     case 'int32':
-      return new GrowableArray((n) => new Int32Array(n), false);
+      return new Int32Array(length);
     case 'int64':
-      return new GrowableArray((n) => new BigInt64Array(n), true);
+      return new BigInt64Array(length);
+    case 'uint8':
     case 'bool':
-      return new GrowableArray((n) => new Uint8Array(n), false);
+      return new Uint8Array(length);
   }
 }
 
@@ -235,6 +249,7 @@ class JsonScanner {
   private readonly dtype: NonNullable<JsonArrayOptions['dtype']>;
   private readonly maxDepth: number;
   private readonly maxElements: number;
+  private readonly maxOutputBytes: number;
   private elements = 0;
   /** Latin-1 view of the same memory, to hand number literals to `Number()` without copying the input. */
   private readonly text: Buffer;
@@ -248,6 +263,7 @@ class JsonScanner {
     this.dtype = options.dtype ?? 'float64';
     this.maxDepth = options.maxDepth ?? DEFAULT_MAX_DEPTH;
     this.maxElements = options.maxElements ?? Infinity;
+    this.maxOutputBytes = options.maxOutputBytes ?? Infinity;
     this.text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -277,16 +293,19 @@ class JsonScanner {
   }
 
   /**
-   * Reads one value as an NdArray, leaving `pos` after it. `depth` rows are open; each new value is an element of
-   * the innermost one, and leaves sit at depth `rank`, which the first leaf (or first empty row) fixes.
+   * The first pass over one value: checks it as an array and measures it, leaving `pos` after it. `depth` rows are
+   * open; each new value is an element of the innermost one, and leaves sit at depth `rank`, which the first leaf
+   * (or first empty row) fixes. Numbers are only validated, not converted, unless a check or a message needs their
+   * value: {@link fill} converts them.
    */
-  scanArray(name: string): NdArray {
+  scanArray(name: string): ScannedArray {
+    const start = this.pos;
+    const elementsBefore = this.elements;
     const rows = new Rows(name);
     let rank = -1;
     let depth = 0;
     let kind = 0;
     let firstLeaf: Leaf = 0;
-    let store: GrowableArray | undefined;
     let mixed: DeferredLeafError | undefined;
     let notWhole: DeferredLeafError | undefined;
     const checkWhole = this.dtype === 'int32' || this.dtype === 'int64';
@@ -321,9 +340,12 @@ class JsonScanner {
       } else {
         if (rank < 0) rank = depth;
         let leaf: Leaf;
-        if (c === MINUS || (c >= ZERO && c <= NINE)) leaf = this.readNumber();
-        else if (c === 0x74 /* t */ && this.matchLiteral('true')) leaf = true;
-        else if (c === 0x66 /* f */ && this.matchLiteral('false')) leaf = false;
+        if (c === MINUS || (c >= ZERO && c <= NINE)) {
+          // The value is needed for the whole-number check, and in a message: as the first leaf, as a number
+          // among booleans, or as a leaf where an array should be.
+          leaf = this.readNumber(checkWhole || kind !== NUMBER || depth < rank);
+        } else if (c === LOWER_T && this.matchLiteral('true')) leaf = true;
+        else if (c === LOWER_F && this.matchLiteral('false')) leaf = false;
         else {
           const what = this.describeNonLeaf(rows, depth);
           const why =
@@ -348,15 +370,17 @@ class JsonScanner {
         if (kind === 0) {
           kind = leafKind;
           firstLeaf = leaf;
-          store = storeFor(kind === BOOLEAN ? 'bool' : this.dtype);
         }
         if (leafKind !== kind) {
           mixed ??= { index: rows.index(depth), leaf };
-        } else if (!mixed && !notWhole) {
-          // Once an error is certain, values are only checked, not stored (BigInt() would throw on a fraction).
-          if (checkWhole && kind === NUMBER && !isWhole(leaf as number, this.dtype)) {
-            notWhole = { index: rows.index(depth), leaf };
-          } else store!.push(+leaf);
+        } else if (
+          checkWhole &&
+          !mixed &&
+          !notWhole &&
+          kind === NUMBER &&
+          !isWhole(leaf as number, this.dtype)
+        ) {
+          notWhole = { index: rows.index(depth), leaf };
         }
       }
       // After a value: close finished rows until one continues with ','.
@@ -391,9 +415,118 @@ class JsonScanner {
         { array: name, index: notWhole.index },
       );
     }
-    const shape = rows.shape.slice(0, rank);
-    if (kind === BOOLEAN) return { dtype: 'bool', shape, data: store!.toArray() };
-    return { dtype: this.dtype, shape, data: (store ?? storeFor(this.dtype)).toArray() };
+    return {
+      dtype: kind === BOOLEAN ? 'bool' : this.dtype,
+      shape: rows.shape.slice(0, rank),
+      length: this.elements - elementsBefore,
+      start,
+      end: this.pos,
+    };
+  }
+
+  /**
+   * Refuses arrays whose decoded size exceeds `maxOutputBytes`: run after the first pass, before {@link fill}.
+   * @throws EngineError('too_large')
+   */
+  checkOutputBytes(arrays: Iterable<ScannedArray>): void {
+    let outputBytes = 0;
+    for (const array of arrays) outputBytes += array.length * BYTES_PER_ELEMENT[array.dtype];
+    if (outputBytes > this.maxOutputBytes) {
+      throw new EngineError(
+        'too_large',
+        `${this.source}: the arrays would take ${outputBytes} bytes decoded, more than the ${this.maxOutputBytes} bytes accepted (the limit)`,
+        { outputBytes, maxOutputBytes: this.maxOutputBytes },
+      );
+    }
+  }
+
+  /**
+   * The second pass: allocates the array scanned by {@link scanArray} at its exact size and converts its leaves.
+   * Its span holds only brackets, commas, whitespace and valid leaves of its one kind, so a leaf starts at every
+   * `-`, digit, `t` or `f`, and nothing needs checking again.
+   */
+  fill({ dtype, shape, length, start, end }: ScannedArray): NdArray {
+    const data = allocate(dtype, length);
+    const b = this.bytes;
+    let i = 0;
+    if (dtype === 'bool') {
+      for (let p = start; p < end; p++) {
+        const c = b[p];
+        if (c === LOWER_T) {
+          data[i++] = 1;
+          p += 'true'.length - 1;
+        } else if (c === LOWER_F) {
+          i++; // already 0
+          p += 'false'.length - 1;
+        }
+      }
+      return { dtype, shape, data };
+    }
+    // Separate loops keep each store site to one or two element types, and BigInt() out of the others.
+    let p = start;
+    if (data instanceof BigInt64Array) {
+      while (p < end) {
+        const c = b[p];
+        if (c === MINUS || (c >= ZERO && c <= NINE)) {
+          data[i++] = BigInt(this.convertNumber(p, end));
+          p = this.pos;
+        } else p++;
+      }
+    } else if (data instanceof Float64Array) {
+      while (p < end) {
+        const c = b[p];
+        if (c === MINUS || (c >= ZERO && c <= NINE)) {
+          data[i++] = this.convertNumber(p, end);
+          p = this.pos;
+        } else p++;
+      }
+    } else {
+      const out = data as Float32Array | Int32Array;
+      while (p < end) {
+        const c = b[p];
+        if (c === MINUS || (c >= ZERO && c <= NINE)) {
+          out[i++] = this.convertNumber(p, end);
+          p = this.pos;
+        } else p++;
+      }
+    }
+    return { dtype, shape, data };
+  }
+
+  /**
+   * Converts the valid number literal at `p` (which ends by `end`) and leaves `pos` after it: the short decimals
+   * that make up most uploads (`-12.375`: at most 15 digits, no exponent) here, anything else by {@link readNumber}.
+   */
+  private convertNumber(p: number, end: number): number {
+    const b = this.bytes;
+    const start = p;
+    const negative = b[p] === MINUS;
+    if (negative) p++;
+    let mantissa = 0;
+    let c = 0;
+    while (p < end && (c = b[p]) >= ZERO && c <= NINE) {
+      mantissa = mantissa * 10 + (c - ZERO);
+      p++;
+    }
+    let digits = p - start - (negative ? 1 : 0);
+    let scale = 0;
+    if (p < end && c === DOT) {
+      const fractionStart = ++p;
+      while (p < end && (c = b[p]) >= ZERO && c <= NINE) {
+        mantissa = mantissa * 10 + (c - ZERO);
+        p++;
+      }
+      scale = fractionStart - p;
+      digits -= scale;
+    }
+    // Leading zeros ("0.001") count as digits here, which only sends a few more numbers the slow way.
+    if (digits > EXACT_DIGITS || (p < end && (c | 0x20) === 0x65) /* e E */) {
+      this.pos = start;
+      return this.readNumber(true);
+    }
+    this.pos = p;
+    const magnitude = scale < 0 ? mantissa / EXACT_POWERS_OF_TEN[-scale] : mantissa;
+    return negative ? -magnitude : magnitude;
   }
 
   /** The row at level `depth - 1` has just ended with ']': the first row at its level fixes the shape. */
@@ -459,7 +592,7 @@ class JsonScanner {
           continue;
         }
       } else if (c === QUOTE) this.readString(0);
-      else if (c === MINUS || (c >= ZERO && c <= NINE)) this.readNumber();
+      else if (c === MINUS || (c >= ZERO && c <= NINE)) this.readNumber(false);
       else if (!(this.matchLiteral('true') || this.matchLiteral('false') || this.matchLiteral('null'))) {
         this.syntaxError('a value');
       }
@@ -524,8 +657,9 @@ class JsonScanner {
    * Reads a number by the JSON grammar `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`. Up to 15 significant
    * digits scaled by at most 10^±22 are converted directly, which is exact (both operands are exact doubles and the
    * one multiplication or division rounds correctly); anything else goes through `Number()`, as `JSON.parse` does.
+   * @param convert - false to only validate it (and return NaN), sparing the slow `Number()` path.
    */
-  readNumber(): number {
+  readNumber(convert: boolean): number {
     const b = this.bytes;
     const start = this.pos;
     let p = start;
@@ -586,6 +720,7 @@ class JsonScanner {
       scale += exponentNegative ? -exponent : exponent;
     }
     this.pos = p;
+    if (!convert) return NaN;
     if (digits <= EXACT_DIGITS && scale >= -22 && scale <= 22) {
       const magnitude =
         scale < 0 ? mantissa / EXACT_POWERS_OF_TEN[-scale] : mantissa * EXACT_POWERS_OF_TEN[scale];

@@ -5,6 +5,10 @@
  * dtypes: float16 -> float32; int8, int16, uint16 -> int32; uint32 -> int64; uint64 -> int64 (values must fit).
  * Big-endian data is byte-swapped. Writing produces exactly what `np.save` writes for the same array.
  *
+ * Neither direction copies the data when it need not: a file in the engine's own dtypes and the host's byte order
+ * is read as a typed-array view over the file's bytes, and an array is written as a header plus a byte view of its
+ * data ({@link encodeNpyParts}), so an upload of N bytes costs N, not several N.
+ *
  * Format reference: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  */
 import { EngineError } from '../errors.js';
@@ -46,8 +50,11 @@ const SOURCE_TYPES: Record<string, SourceType> = {
   b1: { size: 1, dtype: 'bool', read: (v, o) => (v.getUint8(o) === 0 ? 0 : 1) },
 };
 
-/** Dtypes whose bytes are stored unchanged, so little-endian data can be copied instead of decoded. */
-const NATIVE_KINDS = new Set(['f4', 'f8', 'i4', 'i8', 'u1']);
+/**
+ * Dtypes whose bytes are the engine's own, so data in the host's byte order can be used as it is instead of decoded.
+ * Booleans qualify when every byte is 0 or 1 (numpy writes nothing else; other bytes are read as true, i.e. 1).
+ */
+const NATIVE_KINDS = new Set(['f4', 'f8', 'i4', 'i8', 'u1', 'b1']);
 
 const DESCR_OF: Record<DType, string> = {
   float32: '<f4',
@@ -68,9 +75,13 @@ function fail(name: string | undefined, message: string, details?: Record<string
 /**
  * Parses the bytes of a NumPy `.npy` file.
  *
- * @param bytes - the whole file.
+ * @param bytes - the whole file. It must not be modified afterwards while the result is in use: see `@returns`.
  * @param name - optional name (e.g. the file name) that prefixes error messages.
- * @returns the array in C order, with its dtype converted as described in the module comment.
+ * @returns the array in C order, with its dtype converted as described in the module comment. When the file's dtype
+ *   is one of the engine's own (`<f4`, `<f8`, `<i4`, `<i8`, `|u1`, `|b1` holding only 0 and 1, on a little-endian
+ *   host) and its data starts at a multiple of the element size in `bytes.buffer`, `data` is a view over `bytes`'
+ *   memory, not a copy: the result aliases the input (writes to either show in the other, and the result keeps the
+ *   whole of `bytes.buffer` alive). Otherwise `data` is a new array.
  * @throws EngineError('invalid_array') for a bad magic string, a malformed header or one longer than 64 KiB, more
  *   than 32 axes, Fortran order, an unsupported dtype (named in the message), or data shorter or longer than the
  *   header's shape says.
@@ -140,14 +151,44 @@ export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
   const expectedBytes = Number(expected);
   const count = expectedBytes / source.size;
 
+  const raw = bytes.subarray(dataStart);
+  const native =
+    NATIVE_KINDS.has(kind) &&
+    (littleEndian === HOST_IS_LITTLE_ENDIAN || source.size === 1) &&
+    (kind !== 'b1' || onlyZerosAndOnes(raw));
+  if (native && raw.byteOffset % source.size === 0) {
+    return { dtype: source.dtype, shape, data: viewAs(source.dtype, raw.buffer, raw.byteOffset, count) };
+  }
   const data = allocate(source.dtype, count);
-  if (NATIVE_KINDS.has(kind) && (littleEndian === HOST_IS_LITTLE_ENDIAN || source.size === 1)) {
-    // The fast path: copy (which also aligns) the raw bytes instead of decoding element by element.
-    new Uint8Array(data.buffer).set(bytes.subarray(dataStart, dataStart + expectedBytes));
+  if (native) {
+    // A typed array cannot start at a misaligned offset: copy the raw bytes, which aligns them.
+    new Uint8Array(data.buffer).set(raw);
   } else {
     decodeInto(data, view, dataStart, source, littleEndian, name);
   }
   return { dtype: source.dtype, shape, data };
+}
+
+function onlyZerosAndOnes(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] > 1) return false;
+  return true;
+}
+
+/** A typed array of `dtype` over existing memory; `byteOffset` must be a multiple of its element size. */
+function viewAs(dtype: DType, buffer: ArrayBufferLike, byteOffset: number, count: number): TypedArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer, byteOffset, count);
+    case 'float64':
+      return new Float64Array(buffer, byteOffset, count);
+    case 'int32':
+      return new Int32Array(buffer, byteOffset, count);
+    case 'int64':
+      return new BigInt64Array(buffer, byteOffset, count);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buffer, byteOffset, count);
+  }
 }
 
 function decodeInto(
@@ -332,9 +373,28 @@ function halfToFloat(h: number): number {
  * Encodes an array as a `.npy` file in C order, byte-identical to `np.save` (format 1.0, or 2.0 when the header
  * exceeds 65535 bytes; header padded so the data starts on a 64-byte boundary).
  *
+ * @returns a new array holding the whole file: the concatenation of {@link encodeNpyParts}' two parts.
  * @throws EngineError('invalid_array') when `data.length` does not match the shape.
  */
 export function encodeNpy(arr: NdArray | Float32NdArray): Uint8Array {
+  const { header, data } = encodeNpyParts(arr);
+  const out = new Uint8Array(header.byteLength + data.byteLength);
+  out.set(header, 0);
+  out.set(data, header.byteLength);
+  return out;
+}
+
+/**
+ * The two parts of the `.npy` file {@link encodeNpy} writes, without joining them: to stream, hash or write an
+ * array's file without holding a second copy of its data.
+ *
+ * @returns `header`: the magic string, version, header length and padded header dict, i.e. every byte before the
+ *   data (a multiple of 64 bytes long); `data`: the array's data as little-endian bytes. On a little-endian host (or
+ *   for 1-byte dtypes) `data` is a view over `arr.data`'s memory, not a copy, so it changes if `arr.data` does; on a
+ *   big-endian host it is a converted copy.
+ * @throws EngineError('invalid_array') when `data.length` does not match the shape.
+ */
+export function encodeNpyParts(arr: NdArray | Float32NdArray): { header: Uint8Array; data: Uint8Array } {
   const count = sizeOf(arr.shape);
   if (arr.data.length !== count) {
     fail(
@@ -348,35 +408,35 @@ export function encodeNpy(arr: NdArray | Float32NdArray): Uint8Array {
       : arr.shape.length === 1
         ? `(${arr.shape[0]},)`
         : `(${arr.shape.join(', ')})`;
-  let header = `{'descr': '${DESCR_OF[arr.dtype]}', 'fortran_order': False, 'shape': ${shapeText}, }`;
-  if (arr.shape.length > 0) header += ' '.repeat(GROWTH_AXIS_MAX_DIGITS - String(arr.shape[0]).length);
+  let dict = `{'descr': '${DESCR_OF[arr.dtype]}', 'fortran_order': False, 'shape': ${shapeText}, }`;
+  if (arr.shape.length > 0) dict += ' '.repeat(GROWTH_AXIS_MAX_DIGITS - String(arr.shape[0]).length);
 
-  // Header text is ASCII, so its length in characters is its length in bytes.
+  // The dict is ASCII, so its length in characters is its length in bytes.
   let lengthBytes = 2;
-  let padding = ARRAY_ALIGN - ((MAGIC.length + 2 + lengthBytes + header.length + 1) % ARRAY_ALIGN);
-  if (header.length + 1 + padding > 0xffff) {
+  let padding = ARRAY_ALIGN - ((MAGIC.length + 2 + lengthBytes + dict.length + 1) % ARRAY_ALIGN);
+  if (dict.length + 1 + padding > 0xffff) {
     lengthBytes = 4;
-    padding = ARRAY_ALIGN - ((MAGIC.length + 2 + lengthBytes + header.length + 1) % ARRAY_ALIGN);
+    padding = ARRAY_ALIGN - ((MAGIC.length + 2 + lengthBytes + dict.length + 1) % ARRAY_ALIGN);
   }
-  header += ' '.repeat(padding) + '\n';
+  dict += ' '.repeat(padding) + '\n';
 
-  const dataStart = MAGIC.length + 2 + lengthBytes + header.length;
-  const data = arr.data;
-  const out = new Uint8Array(dataStart + data.byteLength);
-  const view = new DataView(out.buffer);
-  out.set(MAGIC, 0);
-  out[6] = lengthBytes === 2 ? 1 : 2;
-  out[7] = 0;
-  if (lengthBytes === 2) view.setUint16(8, header.length, true);
-  else view.setUint32(8, header.length, true);
-  for (let i = 0; i < header.length; i++) out[MAGIC.length + 2 + lengthBytes + i] = header.charCodeAt(i);
+  const dictStart = MAGIC.length + 2 + lengthBytes;
+  const header = new Uint8Array(dictStart + dict.length);
+  header.set(MAGIC, 0);
+  header[6] = lengthBytes === 2 ? 1 : 2;
+  header[7] = 0;
+  const view = new DataView(header.buffer);
+  if (lengthBytes === 2) view.setUint16(8, dict.length, true);
+  else view.setUint32(8, dict.length, true);
+  for (let i = 0; i < dict.length; i++) header[dictStart + i] = dict.charCodeAt(i);
 
+  const { data } = arr;
   if (HOST_IS_LITTLE_ENDIAN || data.BYTES_PER_ELEMENT === 1) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), dataStart);
-  } else {
-    writeLittleEndian(view, dataStart, data);
+    return { header, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   }
-  return out;
+  const littleEndian = new Uint8Array(data.byteLength);
+  writeLittleEndian(new DataView(littleEndian.buffer), 0, data);
+  return { header, data: littleEndian };
 }
 
 function writeLittleEndian(view: DataView, start: number, data: TypedArray): void {

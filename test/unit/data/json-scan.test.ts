@@ -452,6 +452,85 @@ describe('scanJsonArray', () => {
     );
   });
 
+  it('refuses arrays over maxOutputBytes after reading the whole document, before allocating them', () => {
+    // 4 float64 elements take 32 bytes; 4 float32 ones 16; int64 8 per element; int32 4.
+    assert.equal(scan('[[1, 2], [3, 4]]', { maxOutputBytes: 32 }).data.byteLength, 32);
+    assertEngineError(
+      () => scan('[[1, 2], [3, 4]]', { maxOutputBytes: 31 }),
+      'too_large',
+      /^x: the arrays would take 32 bytes decoded, more than the 31 bytes accepted \(the limit\)$/,
+      { outputBytes: 32, maxOutputBytes: 31 },
+    );
+    assert.equal(scan('[1, 2, 3]', { dtype: 'float32', maxOutputBytes: 12 }).data.length, 3);
+    assertEngineError(
+      () => scan('[1, 2, 3]', { dtype: 'int32', maxOutputBytes: 11 }),
+      'too_large',
+      /12 bytes/,
+    );
+    assertEngineError(() => scan('[1, 2]', { dtype: 'int64', maxOutputBytes: 15 }), 'too_large', /16 bytes/);
+    assert.equal(scan('[true, false, true]', { maxOutputBytes: 3 }).data.length, 3);
+    // Counted after the first pass: an error anywhere in the document is reported instead.
+    assertInvalid(() => scan('[1, 2, 3, x]', { maxOutputBytes: 8 }), /byte 10: expected a value at x\[3\]/);
+    assertInvalid(() => scan('[1, 2, 3] 4', { maxOutputBytes: 8 }), /byte 10: expected the end of the input/);
+    // maxElements still refuses first, as soon as the element is seen.
+    assertEngineError(
+      () => scan('[1, 2, 3, x]', { maxElements: 2, maxOutputBytes: 8 }),
+      'too_large',
+      /more than 2 array elements/,
+    );
+  });
+
+  it('allocates each array once at its exact size', () => {
+    for (const [dtype, bytesPerElement] of [
+      ['float64', 8],
+      ['float32', 4],
+      ['int32', 4],
+      ['int64', 8],
+    ] as const) {
+      const values = Array.from({ length: 3001 }, (_, i) => i - 1500);
+      const a = scan(`[${values.join(',')}]`, { dtype });
+      assert.equal(a.data.byteOffset, 0, dtype);
+      assert.equal(a.data.buffer.byteLength, values.length * bytesPerElement, dtype);
+      assertSameArray(a, parseJsonArray(values, 'x', { dtype }), dtype);
+    }
+    const b = scan(JSON.stringify(Array.from({ length: 2049 }, (_, i) => i % 3 === 0)));
+    assert.equal(b.data.buffer.byteLength, 2049);
+    assert.deepEqual(Array.from((b.data as Uint8Array).subarray(0, 4)), [1, 0, 0, 1]);
+    assert.equal(scan('[[], []]', { dtype: 'float32' }).data.buffer.byteLength, 0);
+  });
+
+  it('converts short decimals, long ones and exponents alike in both passes', () => {
+    const literals = [
+      '0',
+      '-0',
+      '-0.0',
+      '7',
+      '12.50',
+      '0.000000000000001',
+      '0.0000000000000001',
+      '123456789012345',
+      '1234567890123456',
+      '-999999999999999.9',
+      '0.1',
+      '1e3',
+      '2E-2',
+      '-1.5e+1',
+      '9007199254740993',
+      '4.35',
+      '1.0000000000000002',
+      '5e-324',
+      '1e400',
+    ];
+    const text = `[${literals.join(', ')}]`;
+    for (const dtype of ['float64', 'float32'] as const) {
+      assertSameArray(scan(text, { dtype }), parseJsonArray(JSON.parse(text), 'x', { dtype }), dtype);
+    }
+    const whole = '[[0, -0, 7, 1e3, 2147483647], [-2147483648, 120.0, 1.5e1, -3, 100e-2]]';
+    for (const dtype of ['int32', 'int64'] as const) {
+      assertSameArray(scan(whole, { dtype }), parseJsonArray(JSON.parse(whole), 'x', { dtype }), dtype);
+    }
+  });
+
   it('reads a 10 MB document correctly', () => {
     const r = random(13);
     const rows = Array.from({ length: 35_000 }, () =>
@@ -571,6 +650,27 @@ describe('scanJsonArrays', () => {
     assertInvalid(
       () => scanAll(new Uint8Array([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d])),
       /byte 2: invalid UTF-8/,
+    );
+  });
+
+  it('counts maxOutputBytes over every array of the document, each at its own dtype', () => {
+    // 4 float32 inputs (16 bytes) + 2 float32 targets (8) + 2 booleans (2) = 26 bytes.
+    const text = '{"inputs": [[1, 2], [3, 4]], "targets": [0, 1], "mask": [true, false]}';
+    const arrays = scanAll(text, { dtype: 'float32', maxOutputBytes: 26 });
+    assert.deepEqual(
+      [...arrays.values()].map((a) => a.data.buffer.byteLength),
+      [16, 8, 2],
+    );
+    assertEngineError(
+      () => scanAll(text, { dtype: 'float32', maxOutputBytes: 25 }),
+      'too_large',
+      /^batch\.json: the arrays would take 26 bytes decoded, more than the 25 bytes accepted \(the limit\)$/,
+      { outputBytes: 26, maxOutputBytes: 25 },
+    );
+    // An error in a later value still wins: nothing is allocated before the whole document has been read.
+    assertInvalid(
+      () => scanAll('{"inputs": [[1, 2], [3, 4]], "targets": [0, null]}', { maxOutputBytes: 1 }),
+      /^targets\[1\] is null/,
     );
   });
 

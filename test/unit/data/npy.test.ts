@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { encodeNpy, parseNpy } from '../../../src/engine/data/npy.js';
-import type { NdArray } from '../../../src/engine/ndarray.js';
+import { encodeNpy, encodeNpyParts, parseNpy } from '../../../src/engine/data/npy.js';
+import type { DType, NdArray, TypedArray } from '../../../src/engine/ndarray.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npy/generate.py. */
@@ -14,6 +14,41 @@ const BASE_2X3 = [-0.5, -0.25, 0, 0.25, 0.5, 0.75];
 
 const assertInvalidArray = (fn: () => unknown, message: RegExp) =>
   assertEngineError(fn, 'invalid_array', message);
+
+/** Every test host is little-endian (x86, arm64); the view paths below are the little-endian ones. */
+const HOST_IS_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** `bytes` copied to offset `offset` of a fresh buffer, to place the data at a chosen alignment. */
+function at(offset: number, bytes: Uint8Array): Uint8Array {
+  const padded = new Uint8Array(offset + bytes.length);
+  padded.set(bytes, offset);
+  return padded.subarray(offset);
+}
+
+/** An array of `dtype` and `shape` holding 1, 2, 3, ... (0 and 1 alternately for bool). */
+function counting(dtype: DType, shape: number[]): NdArray {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const values = Array.from({ length: n }, (_, i) => (dtype === 'bool' ? i % 2 : i + 1));
+  const data: TypedArray =
+    dtype === 'float32'
+      ? Float32Array.from(values)
+      : dtype === 'float64'
+        ? Float64Array.from(values)
+        : dtype === 'int32'
+          ? Int32Array.from(values)
+          : dtype === 'int64'
+            ? BigInt64Array.from(values, BigInt)
+            : Uint8Array.from(values);
+  return { dtype, shape, data };
+}
+
+const DTYPES: DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool'];
+const concat = (a: Uint8Array, b: Uint8Array) => {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+};
 
 describe('parseNpy', () => {
   // Every value below is exactly representable in its dtype, so comparisons are exact (no tolerance needed).
@@ -112,6 +147,57 @@ describe('parseNpy', () => {
     assert.deepEqual(Array.from(a.data as Float64Array), BASE_2X3);
   });
 
+  it('returns a view over the input for aligned native data, and a copy when it is misaligned', () => {
+    const values = [0.5, -2, 3.25, 1024];
+    const file = encodeNpy({ dtype: 'float32', shape: [2, 2], data: new Float32Array(values) });
+    const aligned = at(4, file); // the data starts at 4 + 128: a multiple of 4
+    const view = parseNpy(aligned);
+    assert.equal(view.data.buffer, aligned.buffer, 'aligned: same underlying buffer');
+    assert.equal(view.data.byteOffset, aligned.byteOffset + file.length - 16);
+    assert.deepEqual(Array.from(view.data as Float32Array), values);
+
+    const misaligned = at(2, file);
+    const copy = parseNpy(misaligned);
+    assert.notEqual(copy.data.buffer, misaligned.buffer, 'misaligned: a new buffer');
+    assert.equal(copy.data.byteOffset, 0);
+    assert.deepEqual(Array.from(copy.data as Float32Array), values);
+
+    // The view aliases the input, as parseNpy documents: callers must leave the bytes alone.
+    aligned[aligned.length - 1] = 0; // the high byte of the last float
+    assert.notEqual((view.data as Float32Array)[3], 1024);
+    assert.equal((copy.data as Float32Array)[3], 1024);
+  });
+
+  it('views every native dtype in place when aligned, and copies bool data that is not 0/1', () => {
+    for (const dtype of DTYPES) {
+      const arr = counting(dtype, [2, 3]);
+      const file = encodeNpy(arr);
+      const back = parseNpy(file);
+      assert.equal(back.dtype, dtype);
+      assert.equal(back.data.buffer === file.buffer, HOST_IS_LITTLE_ENDIAN || dtype === 'uint8', dtype);
+      assert.deepEqual(
+        Array.from(back.data as ArrayLike<number | bigint>),
+        Array.from(arr.data as ArrayLike<number | bigint>),
+      );
+      if (arr.data.BYTES_PER_ELEMENT > 1) {
+        const shifted = parseNpy(at(1, file));
+        assert.equal(shifted.data.byteOffset, 0, `${dtype} misaligned`);
+        assert.deepEqual(
+          Array.from(shifted.data as ArrayLike<number | bigint>),
+          Array.from(arr.data as ArrayLike<number | bigint>),
+        );
+      }
+    }
+    const file = encodeNpy({ dtype: 'bool', shape: [3], data: new Uint8Array([0, 1, 1]) });
+    file[file.length - 1] = 7; // not something numpy writes, but true all the same
+    const b = parseNpy(file);
+    assert.notEqual(b.data.buffer, file.buffer);
+    assert.deepEqual(Array.from(b.data as Uint8Array), [0, 1, 1]);
+    // Data in the other byte order is converted into a new array.
+    const bigEndian = fixture('float32_big_endian_2x3');
+    assert.notEqual(parseNpy(bigEndian).data.buffer, bigEndian.buffer);
+  });
+
   it('rejects Fortran-ordered arrays and says how to fix them', () => {
     assertInvalidArray(() => parseNpy(fixture('float64_fortran_2x3')), /Fortran.*np\.ascontiguousarray/);
   });
@@ -202,10 +288,49 @@ describe('encodeNpy', () => {
     assert.deepEqual(Array.from(back.data as Float32Array), [1, 2, 3]);
   });
 
+  it('splits into a header and a view of the data that concatenate to encodeNpy, for every dtype', () => {
+    for (const dtype of DTYPES) {
+      for (const shape of [[], [0], [3], [2, 3, 4]]) {
+        const context = `${dtype} [${shape.join(', ')}]`;
+        const arr = counting(dtype, shape);
+        const { header, data } = encodeNpyParts(arr);
+        assert.deepEqual(concat(header, data), encodeNpy(arr), context);
+        assert.equal(header.length % 64, 0, context);
+        assert.equal(header[header.length - 1], 0x0a, context);
+        assert.equal(data.byteLength, arr.data.byteLength, context);
+        if (HOST_IS_LITTLE_ENDIAN) {
+          assert.equal(data.buffer, arr.data.buffer, `${context}: a view, not a copy`);
+          assert.equal(data.byteOffset, arr.data.byteOffset, context);
+        }
+      }
+    }
+    const backing = new Float64Array([9, 1, 2, 3]);
+    const offset = encodeNpyParts({ dtype: 'float64', shape: [3], data: backing.subarray(1) });
+    assert.equal(offset.data.byteOffset, 8);
+    assert.deepEqual(Array.from(new Float64Array(offset.data.slice().buffer)), [1, 2, 3]);
+  });
+
+  it('switches to format 2.0 when the header exceeds 65535 bytes', () => {
+    const shape = new Array<number>(25_000).fill(1); // '(1, 1, ...)': 75 000 characters
+    const arr: NdArray = { dtype: 'float32', shape, data: new Float32Array([2.5]) };
+    const { header, data } = encodeNpyParts(arr);
+    assert.ok(header.length > 65_535, `${header.length} bytes`);
+    assert.deepEqual([...header.subarray(0, 8)], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 2, 0]);
+    assert.equal(new DataView(header.buffer).getUint32(8, true), header.length - 12);
+    assert.equal(header.length % 64, 0);
+    assert.deepEqual(concat(header, data), encodeNpy(arr));
+    const small = encodeNpyParts({ dtype: 'float32', shape: [1], data: new Float32Array(1) }).header;
+    assert.deepEqual([small[6], small[7], small.length], [1, 0, 128]);
+  });
+
   it('rejects data whose length does not match the shape', () => {
     assertInvalidArray(
       () => encodeNpy({ dtype: 'float32', shape: [2, 2], data: new Float32Array(3) }),
       /shape \[2, 2\] has 4 elements but data has 3/,
+    );
+    assertInvalidArray(
+      () => encodeNpyParts({ dtype: 'int32', shape: [3], data: new Int32Array(2) }),
+      /shape \[3\] has 3 elements but data has 2/,
     );
   });
 });
