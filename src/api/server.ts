@@ -91,14 +91,13 @@ export async function buildServer(
   server.addHook('onSend', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
-  server.addHook('onRequest', async (request, reply) => {
+  server.addHook('onRequest', async (request) => {
     if (request.headers.host === undefined && request.raw.httpVersion === '1.1') {
       throw new ProblemError(400, 'invalid_request', 'an HTTP/1.1 request needs a Host header');
     }
     // A declared length over what any upload may be is refused before a byte of the body is read.
     const declared = Number(request.headers['content-length'] ?? 0);
     if (declared > config.maxUploadBytes + MULTIPART_OVERHEAD_BYTES) {
-      void reply.header('connection', 'close');
       throw new ProblemError(
         413,
         'payload_too_large',

@@ -143,8 +143,13 @@ async function errorHandler(app: FastifyInstance, opts: ErrorHandlerOptions): Pr
       request.log.warn({ code: problem.code, err: err.message }, 'service unavailable');
     }
     void reply.code(problem.status).headers(problem.headers).type(PROBLEM_CONTENT_TYPE);
-    // A body left unread (an upload cut off at the limit) would hold the connection open: close it after answering.
-    if (!request.raw.complete) void reply.header('connection', 'close');
+    // A body left unread (an upload cut off at the limit) is drained and discarded, as nginx's lingering close does:
+    // the client, still sending, then reads this answer instead of a broken pipe, and the connection does not stay
+    // open paused. REQUEST_TIMEOUT_MS bounds how long a client may keep sending.
+    if (!request.raw.complete) {
+      request.raw.unpipe();
+      request.raw.resume();
+    }
     return JSON.stringify(problem.toProblem(instanceOf(request.url)));
   });
 }
