@@ -49,6 +49,8 @@ describe('cancelling jobs', () => {
     const again = await client.delete(`/v1/jobs/${running.body.id}`);
     assert.equal(again.status, 409);
     assert.equal(again.body.code, 'job_finished');
+    assert.equal(again.body.status, 409, "the problem's status is the HTTP status");
+    assert.equal(again.body.jobStatus, 'cancelled');
   });
 
   it('keeps the worker usable after a cancellation', async () => {
