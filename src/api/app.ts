@@ -69,7 +69,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
     perIp: config.rateLimitPerIp,
     prefix: config.queuePrefix,
   });
-  await fastify.register(auth, { apiKeys: config.apiKeys });
+  await fastify.register(auth, { keyRing });
   fastify.setNotFoundHandler(
     {
       preHandler: [
@@ -83,7 +83,7 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
   await fastify.register(openapi);
 
   await fastify.register(health);
-  await fastify.register(bullBoard, { queue: opts.services.jobs.queue, apiKeys: config.apiKeys });
+  await fastify.register(bullBoard, { queue: opts.services.jobs.queue, keyRing });
   await fastify.register(
     async (v1) => {
       await v1.register(models);

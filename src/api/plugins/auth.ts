@@ -52,7 +52,7 @@ export function bearerToken(request: FastifyRequest): string | undefined {
 }
 
 export interface AuthOptions {
-  apiKeys: readonly string[];
+  keyRing: KeyRing;
 }
 
 /** Checks keys; shared by the auth hook and the rate limiter (which must tell valid keys from invalid ones). */
@@ -79,7 +79,7 @@ export class KeyRing {
 }
 
 async function auth(app: FastifyInstance, opts: AuthOptions): Promise<void> {
-  const ring = new KeyRing(opts.apiKeys);
+  const ring = opts.keyRing;
   app.decorateRequest('principal', ANONYMOUS);
   app.decorate('keyRing', ring);
 

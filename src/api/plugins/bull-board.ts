@@ -5,22 +5,20 @@
  *
  * Actions taken there (retry, remove, clean) act on BullMQ directly, not through the API's job records.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { PROBLEM_CONTENT_TYPE, ProblemError } from '../problem.js';
+import type { KeyRing } from './auth.js';
 
 export const BULL_BOARD_PATH = '/admin/queues';
 
 export interface BullBoardOptions {
   queue: Queue;
-  apiKeys: readonly string[];
+  keyRing: KeyRing;
 }
-
-const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
 
 /** The key a request presents: a Bearer token, or the password of Basic credentials. */
 function presentedKey(header: string | undefined): string | undefined {
@@ -41,16 +39,14 @@ export default async function bullBoard(app: FastifyInstance, opts: BullBoardOpt
     serverAdapter,
     options: { uiConfig: { boardTitle: 'hessian jobs' } },
   });
-  const keys = opts.apiKeys.map(digest);
+  const ring = opts.keyRing;
 
   await app.register(
     async (scoped) => {
-      if (keys.length > 0) {
+      if (ring.enabled) {
         // Answered here rather than thrown: bull-board installs its own error handler for its routes.
         scoped.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-          const key = presentedKey(request.headers.authorization);
-          const given = key === undefined ? undefined : digest(key);
-          if (given && keys.some((k) => timingSafeEqual(k, given))) return;
+          if (ring.principalOf(presentedKey(request.headers.authorization)) !== null) return;
           const problem = new ProblemError(
             401,
             'unauthorized',
