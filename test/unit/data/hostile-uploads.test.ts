@@ -17,6 +17,7 @@ import { encodeNpy, parseNpy } from '../../../src/engine/data/npy.js';
 import { parseNpz } from '../../../src/engine/data/npz.js';
 import { EngineError, type EngineErrorCode } from '../../../src/engine/errors.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
+import { buildZip as writeZip } from '../../helpers/zip.js';
 
 const LINEAR_TIME_BOUND_MS = 2000;
 
@@ -215,101 +216,12 @@ interface RawEntry {
   localHeaderOffset?: number;
 }
 
-/**
- * Writes a zip archive field by field (PKWARE APPNOTE 4.3), so tests can state sizes, CRCs and offsets that do not
- * match the data. With `zip64`, sizes and offsets go in zip64 extra fields and a zip64 end record, as tools do for
- * large archives (np.savez uses zip64 local headers only).
- */
-function buildZip(entries: RawEntry[], { zip64 = false } = {}): Uint8Array {
-  const parts: Uint8Array[] = [];
-  let length = 0;
-  const bytes = (b: Uint8Array) => {
-    parts.push(b);
-    length += b.length;
-  };
-  const u16 = (v: number) => bytes(new Uint8Array([v & 0xff, (v >>> 8) & 0xff]));
-  const u32 = (v: number) => {
-    u16(v & 0xffff);
-    u16(v >>> 16);
-  };
-  const u64 = (v: number) => {
-    u32(v % 2 ** 32);
-    u32(Math.floor(v / 2 ** 32));
-  };
-  const sizeField = (v: number) => u32(zip64 ? 0xffffffff : v);
-  const zip64Extra = (values: number[]) => {
-    u16(0x0001);
-    u16(8 * values.length);
-    values.forEach(u64);
-  };
-
-  const offsets: number[] = [];
-  for (const e of entries) {
-    offsets.push(length);
-    const name = new TextEncoder().encode(e.name);
-    u32(0x04034b50);
-    u16(zip64 ? 45 : 20);
-    u16(e.flags ?? 0);
-    u16(e.method ?? 8);
-    u32(0); // time, date
-    u32(e.crc);
-    sizeField(e.payload.length);
-    sizeField(e.uncompressedSize);
-    u16(name.length);
-    u16(zip64 ? 20 : 0);
-    bytes(name);
-    if (zip64) zip64Extra([e.uncompressedSize, e.payload.length]);
-    bytes(e.payload);
-  }
-  const directoryStart = length;
-  entries.forEach((e, i) => {
-    const name = new TextEncoder().encode(e.name);
-    const offset = e.localHeaderOffset ?? offsets[i];
-    u32(0x02014b50);
-    u16(zip64 ? 45 : 20);
-    u16(zip64 ? 45 : 20);
-    u16(e.flags ?? 0);
-    u16(e.method ?? 8);
-    u32(0);
-    u32(e.crc);
-    sizeField(e.payload.length);
-    sizeField(e.uncompressedSize);
-    u16(name.length);
-    u16(zip64 ? 28 : 0);
-    u16(0); // comment
-    u16(0); // disk
-    u16(0); // internal attributes
-    u32(0); // external attributes
-    u32(zip64 ? 0xffffffff : offset);
-    bytes(name);
-    if (zip64) zip64Extra([e.uncompressedSize, e.payload.length, offset]);
-  });
-  const directorySize = length - directoryStart;
-  if (zip64) {
-    const record = length;
-    u32(0x06064b50);
-    u64(44);
-    u16(45);
-    u16(45);
-    u32(0);
-    u32(0);
-    u64(entries.length);
-    u64(entries.length);
-    u64(directorySize);
-    u64(directoryStart);
-    u32(0x07064b50);
-    u32(0);
-    u64(record);
-    u32(1);
-  }
-  u32(0x06054b50);
-  u32(0); // disks
-  u16(zip64 ? 0xffff : entries.length);
-  u16(zip64 ? 0xffff : entries.length);
-  u32(zip64 ? 0xffffffff : directorySize);
-  u32(zip64 ? 0xffffffff : directoryStart);
-  u16(0);
-  return Buffer.concat(parts);
+/** The shared zip writer, with this file's defaults: entries are deflated unless they say otherwise. */
+function buildZip(entries: RawEntry[], opts: { zip64?: boolean } = {}): Uint8Array {
+  return writeZip(
+    entries.map(({ uncompressedSize, ...e }) => ({ method: 8, ...e, size: uncompressedSize })),
+    opts,
+  );
 }
 
 /** An honest deflated entry holding `data`. */
