@@ -19,7 +19,7 @@ import { encodeNpyParts } from '../engine/data/npy.js';
 import { scanJsonArrays } from '../engine/data/json-scan.js';
 import { EngineError, isEngineError, type EngineErrorCode } from '../engine/errors.js';
 import { elementAt, type NdArray } from '../engine/ndarray.js';
-import { validateRequest } from '../engine/request.js';
+import { validateRequest, type NormalizedMethodSpec } from '../engine/request.js';
 import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../engine/spec.js';
 import { inspectModel } from '../engine/validate.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
@@ -100,7 +100,12 @@ export interface TaskFailure {
   details?: Record<string, unknown>;
 }
 
-export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | { checked: true };
+/** The outcome of a job's pre-flight: the method spec as it will run (defaults that depend on P filled in). */
+export interface CheckedJob {
+  method: NormalizedMethodSpec;
+}
+
+export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | CheckedJob;
 
 /** sha256 over length-prefixed files (each given as pieces), so ("ab","c") and ("a","bc") differ. */
 function contentHash(files: readonly (readonly Uint8Array[])[]): string {
@@ -342,10 +347,10 @@ function arrayFromJson(body: Uint8Array, maxBytes: number): NdArray {
   return data;
 }
 
-async function checkJob(dataDir: string, job: JobCheck, maxDenseBytes: number): Promise<void> {
+async function checkJob(dataDir: string, job: JobCheck, maxDenseBytes: number): Promise<CheckedJob> {
   const store = new ArtifactStore(dataDir);
   const { inputs, targets } = await loadDataset(store, job.datasetId);
-  validateRequest(
+  const { method } = validateRequest(
     {
       model: await loadModelArtifacts(store, job.modelId),
       inputs,
@@ -358,6 +363,7 @@ async function checkJob(dataDir: string, job: JobCheck, maxDenseBytes: number): 
     },
     { maxDenseBytes },
   );
+  return { method };
 }
 
 async function run(task: UploadTask): Promise<TaskResult> {
@@ -378,8 +384,7 @@ async function run(task: UploadTask): Promise<TaskResult> {
     case 'array-json':
       return prepareArray(arrayFromJson(task.body, task.maxBytes));
     case 'check-job':
-      await checkJob(task.dataDir, task.job, task.maxDenseBytes);
-      return { checked: true };
+      return checkJob(task.dataDir, task.job, task.maxDenseBytes);
   }
 }
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { encodeNpy } from '../../src/engine/data/npy.js';
 import { GOLDEN_DIR } from '../helpers/golden.js';
 import { Client, uploadGolden, type Reply } from './helpers/client.js';
@@ -204,6 +205,58 @@ describe('bad input', () => {
       422,
       'invalid_method',
     );
+
+    // Checks that depend on P, and the explicit Jacobian's size, are made before queuing too (once, in
+    // validateRequest): none of these may become a failed job.
+    assertProblem(
+      await client.post('/v1/jobs', { ...base, method: { name: 'eigen', k: 5, maxIter: 3 } }),
+      422,
+      'invalid_method',
+      /maxIter = 3 is below k = 5/,
+    );
+    assertProblem(
+      await client.post('/v1/jobs', { ...base, method: { name: 'eigen', k: ids.numParams + 1 } }),
+      422,
+      'invalid_method',
+      /exceeds the number of parameters/,
+    );
+    assertProblem(
+      await client.post('/v1/jobs', { ...base, method: { name: 'diagonal', curvature: 'ggn' } }),
+      413,
+      'too_large',
+      /Jacobian/,
+    );
+    assertProblem(
+      await client.post('/v1/jobs', {
+        ...base,
+        vectorsId: 'x'.repeat(32),
+        method: { name: 'hvp', vectors: [[1]] },
+      }),
+      400,
+      'invalid_request',
+      /not both/,
+    );
+    const jobs = await client.get('/v1/jobs?limit=100');
+    assert.deepEqual(jobs.body.items, [], 'no rejected request became a job');
+  });
+
+  it('queues the method as it will run: P-dependent defaults are filled in once, before queuing', async () => {
+    const ids = await uploadGolden(client, 'mlp_tanh_scce_fused');
+    const base = { modelId: ids.modelId, datasetId: ids.datasetId, loss: ids.loss };
+    const eigen = await client.post('/v1/jobs', { ...base, method: { name: 'eigen', k: 2 } });
+    assert.equal(eigen.status, 202, JSON.stringify(eigen.body));
+    const redis = new Redis(stack.config.redisUrl);
+    try {
+      const key = `${stack.config.queuePrefix}:hessian-jobs:${eigen.body.id}`;
+      const data = JSON.parse((await redis.hget(key, 'data'))!);
+      assert.equal(
+        data.method.maxIter,
+        Math.min(ids.numParams, 40),
+        'Lanczos steps: min(P, max(2k + 20, 40))',
+      );
+    } finally {
+      redis.disconnect();
+    }
   });
 
   it('lists schema violations readably, one per field', async () => {

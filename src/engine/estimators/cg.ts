@@ -46,6 +46,11 @@ export interface CgResult {
   message?: string;
 }
 
+/** CG iterations when none are asked for: 10·n, capped at 10 000. */
+export function defaultCgIterations(n: number): number {
+  return Math.min(10 * n, 10000);
+}
+
 /**
  * Solves (A + δI)x = b by conjugate gradients, stopping early when A + δI shows non-positive curvature.
  *
@@ -62,7 +67,7 @@ export async function conjugateGradient(
   const damping = checkPositive('damping', options.damping ?? 0, true);
   const tol = checkPositive('tol', options.tol ?? 1e-6);
   const n = op.size;
-  const maxIter = checkInteger('maxIter', options.maxIter ?? Math.min(10 * n, 10000), 1);
+  const maxIter = checkInteger('maxIter', options.maxIter ?? defaultCgIterations(n), 1);
   const a = shiftedOperator(op, damping);
 
   const bNorm = norm(b);

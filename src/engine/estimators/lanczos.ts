@@ -68,6 +68,11 @@ export interface LanczosEigsResult {
   restarts: number;
 }
 
+/** Lanczos steps when none are asked for: min(n, max(2k + 20, 40)), enough for k extreme pairs in practice. */
+export function defaultLanczosSteps(n: number, k: number): number {
+  return Math.min(n, Math.max(2 * k + 20, 40));
+}
+
 /**
  * k extreme eigenpairs of the symmetric operator `op` by Lanczos with full reorthogonalization.
  *
@@ -78,10 +83,7 @@ export async function lanczosEigs(op: LinearOperator, options: LanczosOptions): 
   const n = op.size;
   const k = checkInteger('k', options.k, 1, n);
   const which = options.which ?? 'largest';
-  const maxIter = Math.min(
-    n,
-    checkInteger('maxIter', options.maxIter ?? Math.min(n, Math.max(2 * k + 20, 40)), 1),
-  );
+  const maxIter = Math.min(n, checkInteger('maxIter', options.maxIter ?? defaultLanczosSteps(n, k), 1));
   if (maxIter < k) throw new EngineError('invalid_method', `maxIter (${maxIter}) must be at least k (${k})`);
   const tol = checkPositive('tol', options.tol ?? 1e-5);
   const rng = options.rng ?? createRng(0);

@@ -10,7 +10,8 @@ import { stackRows } from './vectors.js';
  */
 export const eigen: Method<SpecOf<'eigen'>> = async (ctx, spec) => {
   const n = ctx.objective.numParams;
-  const maxIter = spec.maxIter ?? Math.min(n, Math.max(2 * spec.k + 20, 40));
+  // Filled in by prepareRequest (defaultLanczosSteps), like every default that depends on P.
+  const maxIter = spec.maxIter!;
   ctx.progress.plan(maxIter);
   const r = await lanczosEigs(ctx.operator(spec.curvature), {
     k: spec.k,

@@ -2,13 +2,13 @@ import * as tf from '@tensorflow/tfjs';
 import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
 import { readFloat32 } from '../tensor-io.js';
 import { blockIds, denseChecks, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
-import { guardBytes, guardDense } from './guards.js';
+import { guardDense, prefersExplicitJacobian } from './guards.js';
 import type { Method, MethodContext, SpecOf } from './method.js';
 
-/** Whether the explicit Jacobian is cheaper than P operator products (N·C reverse passes against 3·P passes). */
+/** Whether the explicit Jacobian is cheaper than P operator products (see `prefersExplicitJacobian`). */
 export function preferJacobian(ctx: MethodContext): boolean {
   const rows = ctx.objective.numExamples * ctx.objective.outputsPerExample;
-  return rows < ctx.objective.numParams;
+  return prefersExplicitJacobian(rows, ctx.objective.numParams);
 }
 
 /**
@@ -19,7 +19,7 @@ export async function explicitJacobianProducts(ctx: MethodContext) {
   const { objective } = ctx;
   const n = objective.numParams;
   const rows = objective.numExamples * objective.outputsPerExample;
-  guardBytes('The Jacobian', 2 * rows * n * 4, ctx.maxDenseBytes, 'Use a smaller batch.');
+  // Its size was guarded by prepareRequest, before the API queued the job.
   ctx.progress.plan(rows + objective.outputsPerExample);
   const factors = await explicitGgnFactors(objective, ctx.progress);
   return { rows, jacobian: factors.jacobian, hj: lossHessianTimesJacobian(factors, n) };

@@ -35,3 +35,16 @@ export function guardDense(numParams: number, limit: number): void {
     'Select fewer parameters (parameters.include), use blocks, or an operator method (hvp, diagonal, eigen, trace).',
   );
 }
+
+/**
+ * Whether the explicit Jacobian (one reverse pass per row, `rows` = N·C) is cheaper than P operator products (3·P
+ * passes): the dense GGN and its exact diagonal then assemble from it.
+ */
+export function prefersExplicitJacobian(rows: number, numParams: number): boolean {
+  return rows < numParams;
+}
+
+/** Bytes of the explicit Jacobian and H_ℓ·J (both rows × P float32). */
+export function jacobianBytes(rows: number, numParams: number): number {
+  return 2 * rows * numParams * 4;
+}

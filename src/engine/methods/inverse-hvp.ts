@@ -14,7 +14,8 @@ import { stackRows } from './vectors.js';
  */
 export const inverseHvp: Method<SpecOf<'inverse_hvp'>> = async (ctx, spec) => {
   const n = ctx.objective.numParams;
-  const maxIter = spec.maxIter ?? Math.min(10 * n, 10000);
+  // Filled in by prepareRequest (defaultCgIterations), like every default that depends on P.
+  const maxIter = spec.maxIter!;
   const vectors = ctx.vectors!;
   // CG uses at most min(maxIter, n) iterations plus one product for the true residual.
   ctx.progress.plan(vectors.length * (Math.min(maxIter, n) + 1));

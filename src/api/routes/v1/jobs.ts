@@ -12,6 +12,7 @@ import {
   jobViewSchema,
   type JobRequest,
 } from '../../schemas/jobs.js';
+import type { CheckedJob } from '../../upload-tasks.js';
 import { getOwned } from '../../uploads.js';
 
 type App = Parameters<FastifyPluginAsyncZod>[0];
@@ -23,7 +24,7 @@ const POLL_AFTER_SECONDS = 1;
  * Runs every check the engine can do without computing, against the caller's own stored uploads (anyone else's id
  * is a 404), in a decoding thread: loading a large dataset must not stall the event loop.
  */
-async function checkJob(app: App, principal: string, body: JobRequest): Promise<void> {
+async function checkJob(app: App, principal: string, body: JobRequest): Promise<CheckedJob> {
   const svc = app.svc;
   const [model, dataset, vectors] = await Promise.all([
     getOwned(svc, 'models', body.modelId, principal),
@@ -34,8 +35,9 @@ async function checkJob(app: App, principal: string, body: JobRequest): Promise<
   if (!dataset) throw notFound('dataset', body.datasetId);
   if (!vectors) throw notFound('array', body.vectorsId!);
   const maxDenseBytes = svc.config.maxDenseParams ** 2 * 4;
+  let checked: CheckedJob;
   try {
-    await app.decoder.run({
+    checked = await app.decoder.run<CheckedJob>({
       kind: 'check-job',
       dataDir: svc.config.dataDir,
       maxDenseBytes,
@@ -64,6 +66,7 @@ async function checkJob(app: App, principal: string, body: JobRequest): Promise<
   await svc.meta.touch('models', body.modelId, ttl);
   await svc.meta.touch('datasets', body.datasetId, ttl);
   if (body.vectorsId) await svc.meta.touch('arrays', body.vectorsId, ttl);
+  return checked;
 }
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
@@ -103,7 +106,8 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
           'give the vectors either inline ("method.vectors") or as an uploaded array ("vectorsId"), not both',
         );
       }
-      await checkJob(app, request.principal, body);
+      // The job is queued with the method as it will run (P-dependent defaults filled), checked once here.
+      const { method } = await checkJob(app, request.principal, body);
       let submitted;
       try {
         submitted = await svc.jobs.submit(
@@ -114,7 +118,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
               datasetId: body.datasetId,
               vectorsId: body.vectorsId,
               loss: body.loss,
-              method: body.method,
+              method,
               parameters: body.parameters,
               seed: body.seed,
             },
