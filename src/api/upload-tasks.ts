@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path/posix';
+import { checkFinite } from '../engine/data/batch-checks.js';
 import {
   decodeArrayFile,
   decodeBatchFromFiles,
@@ -18,10 +19,11 @@ import {
 import { encodeNpyParts } from '../engine/data/npy.js';
 import { scanJsonArrays } from '../engine/data/json-scan.js';
 import { EngineError, isEngineError, type EngineErrorCode } from '../engine/errors.js';
-import { elementAt, type NdArray } from '../engine/ndarray.js';
+import type { NdArray } from '../engine/ndarray.js';
 import { validateRequest, type NormalizedMethodSpec } from '../engine/request.js';
 import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../engine/spec.js';
 import { inspectModel } from '../engine/validate.js';
+import { manifestShardPaths, missingShard } from '../engine/model/weights-manifest.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
 import {
   ARRAY_FILE,
@@ -29,7 +31,6 @@ import {
   loadArray,
   loadDataset,
   loadModelArtifacts,
-  manifestPaths,
   MODEL_JSON_FILE,
   shardFileName,
   TARGETS_FILE,
@@ -179,7 +180,7 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
   } catch (e) {
     throw new EngineError('invalid_model', `model.json is not valid JSON: ${(e as Error).message}`);
   }
-  const paths = manifestPaths(modelJson);
+  const paths = manifestShardPaths(modelJson);
   const weightParts = parts.filter((p) => p.field === 'weights');
   const used = new Set<UploadedPart>();
   const weights = new Map<string, Uint8Array>();
@@ -188,13 +189,11 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
     // Browsers and curl send the base name only; the manifest may hold a relative path.
     const part =
       weightParts.find((p) => p.filename === path) ?? weightParts.find((p) => p.filename === basename(path));
-    if (!part) {
-      throw new EngineError(
-        'missing_weights',
-        `model.json's weightsManifest lists "${path}" but no "weights" part has that filename; upload each shard as -F 'weights=@${basename(path)}'`,
-        { missing: path, received: weightParts.map((p) => p.filename) },
+    if (!part)
+      throw missingShard(
+        path,
+        weightParts.map((p) => p.filename),
       );
-    }
     used.add(part);
     weights.set(path, part.bytes);
     shards.push(part.bytes);
@@ -222,25 +221,6 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
       ...shards.map((s, i) => [shardFileName(i), [s]] as [string, Uint8Array[]]),
     ],
   };
-}
-
-/** The first non-finite value of an array, reported with its position. */
-function checkFinite(a: NdArray, name: string): void {
-  if (a.dtype !== 'float32' && a.dtype !== 'float64') return;
-  const data = a.data as Float32Array | Float64Array;
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i])) {
-      const v = elementAt(a, i);
-      throw new EngineError(
-        'invalid_array',
-        `${name} holds ${v} at flat index ${i}; every value must be finite`,
-        {
-          array: name,
-          index: i,
-        },
-      );
-    }
-  }
 }
 
 function prepareDataset({ inputs, targets }: Batch): PreparedBundle<DatasetInfo> {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeArrayFile, decodeBatchFile } from '../engine/data/decode.js';
 import { encodeNpy } from '../engine/data/npy.js';
+import { manifestShardPaths } from '../engine/model/weights-manifest.js';
 import { EngineError, isEngineError } from '../engine/errors.js';
 import type { NdArray } from '../engine/ndarray.js';
 import { LOSS_NAMES, METHOD_NAMES } from '../engine/spec.js';
@@ -93,22 +94,18 @@ async function readModel(file: string): Promise<ModelArtifacts> {
   }
   const dir = path.dirname(file);
   const weights = new Map<string, Uint8Array>();
-  const manifest = Array.isArray(modelJson?.weightsManifest) ? modelJson.weightsManifest : [];
-  for (const group of manifest) {
-    for (const shard of Array.isArray(group?.paths) ? group.paths : []) {
-      if (typeof shard !== 'string') continue;
-      const resolved = path.resolve(dir, shard);
-      if (path.dirname(resolved) !== path.resolve(dir)) {
-        throw new EngineError(
-          'invalid_model',
-          `weight shard path '${shard}' must name a file next to model.json`,
-        );
-      }
-      try {
-        weights.set(shard, new Uint8Array(await readFile(resolved)));
-      } catch {
-        // A missing shard is reported by the model parser with the expected name.
-      }
+  for (const shard of manifestShardPaths(modelJson)) {
+    const resolved = path.resolve(dir, shard);
+    if (path.dirname(resolved) !== path.resolve(dir)) {
+      throw new EngineError(
+        'invalid_model',
+        `weight shard path '${shard}' must name a file next to model.json`,
+      );
+    }
+    try {
+      weights.set(shard, new Uint8Array(await readFile(resolved)));
+    } catch {
+      // A missing shard is reported by the model parser, with the one message for it (missingShard).
     }
   }
   return { modelJson, weights };

@@ -134,6 +134,8 @@ export interface Config {
   dataDir: string;
   maxUploadBytes: number;
   maxDenseParams: number;
+  /** Bytes of the largest dense result: MAX_DENSE_PARAMS² float32 values (one place computes it). */
+  maxDenseBytes: number;
   jobTimeoutMs: number;
   workerConcurrency: number;
   jobAttempts: number;
@@ -183,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: e.DATA_DIR,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxDenseParams: e.MAX_DENSE_PARAMS,
+    maxDenseBytes: e.MAX_DENSE_PARAMS ** 2 * 4,
     jobTimeoutMs: e.JOB_TIMEOUT_MS,
     workerConcurrency: e.WORKER_CONCURRENCY,
     jobAttempts: e.JOB_ATTEMPTS,

@@ -60,7 +60,7 @@ export function createJobRunner(config: Readonly<Config>): JobRunner {
           vectors,
           seed: data.seed,
         },
-        { onProgress, signal, maxDenseBytes: config.maxDenseParams ** 2 * 4, backend: config.backend },
+        { onProgress, signal, maxDenseBytes: config.maxDenseBytes, backend: config.backend },
       );
       const artifacts: ArtifactInfo[] = [];
       for (const [name, arr] of Object.entries(result.arrays)) {

@@ -3,9 +3,9 @@
  * (checks at upload and at job submission) and the compute children (which has no Redis: everything it needs
  * is in the bundle itself).
  */
-import { EngineError } from '../engine/errors.js';
 import { parseNpy } from '../engine/data/npy.js';
 import type { NdArray } from '../engine/ndarray.js';
+import { manifestShardPaths } from '../engine/model/weights-manifest.js';
 import type { ModelArtifacts } from '../engine/types.js';
 import type { ArtifactStore } from './artifact-store.js';
 
@@ -19,38 +19,12 @@ export function shardFileName(index: number): string {
   return `shard-${index}.bin`;
 }
 
-/**
- * The shard paths a TF.js model.json declares, in manifest order.
- * @throws EngineError('invalid_model') when the manifest is missing or malformed.
- */
-export function manifestPaths(modelJson: unknown): string[] {
-  const manifest = (modelJson as { weightsManifest?: unknown } | null)?.weightsManifest;
-  if (!Array.isArray(manifest)) {
-    throw new EngineError(
-      'invalid_model',
-      'model.json has no "weightsManifest" array (is it a TF.js Layers model?)',
-    );
-  }
-  const paths: string[] = [];
-  for (const group of manifest) {
-    const groupPaths = (group as { paths?: unknown } | null)?.paths;
-    if (!Array.isArray(groupPaths) || groupPaths.some((p) => typeof p !== 'string')) {
-      throw new EngineError(
-        'invalid_model',
-        'every weightsManifest entry needs a "paths" array of file names',
-      );
-    }
-    paths.push(...(groupPaths as string[]));
-  }
-  return paths;
-}
-
 export async function loadModelArtifacts(store: ArtifactStore, modelId: string): Promise<ModelArtifacts> {
   const json = JSON.parse(
     Buffer.from(await store.readBundleFile('models', modelId, MODEL_JSON_FILE)).toString('utf8'),
   );
   const weights = new Map<string, Uint8Array>();
-  const paths = manifestPaths(json);
+  const paths = manifestShardPaths(json);
   for (let i = 0; i < paths.length; i++) {
     weights.set(paths[i], await store.readBundleFile('models', modelId, shardFileName(i)));
   }

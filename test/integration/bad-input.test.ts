@@ -63,7 +63,7 @@ describe('bad input', () => {
       await client.post('/v1/models', modelForm('{"foo": 1}', [])),
       422,
       'invalid_model',
-      /weightsManifest/,
+      /modelTopology/,
     );
   });
 

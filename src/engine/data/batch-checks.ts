@@ -182,13 +182,20 @@ function describeExpected(leading: string[], modelShape: ModelShape): string {
   return `[${[...leading, ...modelShape.slice(1).map((d) => (d === null ? 'any' : String(d)))].join(', ')}]`;
 }
 
-function checkFinite(a: NdArray, name: string): void {
+/**
+ * The first non-finite value of a float array, with its position (`inputs[3, 0, 2] is NaN`). The one finiteness
+ * check of the service: at upload (API) and before computing (engine, CLI).
+ * @throws EngineError('invalid_array')
+ */
+export function checkFinite(a: NdArray, name: string): void {
   if (a.dtype !== 'float32' && a.dtype !== 'float64') return;
   checkValues(
     a,
     name,
     (v) => !Number.isFinite(v),
     (v) => `is ${v}; all values must be finite`,
+    {},
+    'invalid_array',
   );
 }
 
@@ -219,6 +226,7 @@ function checkValues(
   bad: (value: number) => boolean,
   message: (value: number) => string,
   details: Record<string, unknown> = {},
+  code: 'invalid_batch' | 'invalid_array' = 'invalid_batch',
 ): void {
   const data = a.data;
   const n = data.length;
@@ -226,7 +234,7 @@ function checkValues(
     const value = typeof data[i] === 'bigint' ? elementAt(a, i) : (data[i] as number);
     if (!bad(value)) continue;
     const index = unravelIndex(i, a.shape);
-    fail(`${formatPosition(name, index)} ${message(value)}`, {
+    throw new EngineError(code, `${formatPosition(name, index)} ${message(value)}`, {
       array: name,
       index,
       value: String(value),

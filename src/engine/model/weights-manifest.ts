@@ -28,6 +28,41 @@ const BYTES: Record<string, number> = {
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * The shard paths model.json's `weightsManifest` names, in manifest order: the one walk over the manifest's paths,
+ * shared by the engine, the upload check, the store and the CLI.
+ * @throws EngineError('invalid_model') for a manifest that is not a list of groups with string `paths`
+ */
+export function manifestShardPaths(modelJson: unknown): string[] {
+  const manifest = isObject(modelJson) ? modelJson.weightsManifest : undefined;
+  if (manifest === undefined || manifest === null) return [];
+  if (!Array.isArray(manifest)) {
+    throw new EngineError('invalid_model', 'weightsManifest is not a list of groups.');
+  }
+  return manifest.flatMap((group, g) => {
+    if (!isObject(group) || !Array.isArray(group.paths)) {
+      throw new EngineError('invalid_model', `weightsManifest group ${g} needs a "paths" list.`);
+    }
+    return (group.paths as unknown[]).map((path) => {
+      if (typeof path !== 'string') {
+        throw new EngineError('invalid_model', `weightsManifest group ${g} has a non-string path.`);
+      }
+      return path;
+    });
+  });
+}
+
+/** The error for a shard the manifest names but nobody supplied (one message for the API, the CLI and the engine). */
+export function missingShard(path: string, received: readonly string[]): EngineError {
+  const file = basename(path);
+  return new EngineError(
+    'missing_weights',
+    `Weight shard "${path}" is missing: upload the file "${file}" with model.json ` +
+      `(over HTTP as a "weights" part: -F 'weights=@${file}'; on the CLI, next to model.json).`,
+    { path, expectedFile: file, received: [...received] },
+  );
+}
+
 const basename = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
 /** Finds a shard by its manifest path, tolerating a leading `./` or a directory prefix on either side. */
@@ -104,13 +139,7 @@ export function decodeWeightsManifest(manifest: unknown, weights: Map<string, Ui
       if (typeof path !== 'string')
         throw new EngineError('invalid_model', `weightsManifest group ${g} has a non-string path.`);
       const shard = findShard(weights, path);
-      if (!shard) {
-        throw new EngineError(
-          'missing_weights',
-          `Weight shard "${path}" (group ${g}) is missing: upload the file "${basename(path)}" with model.json.`,
-          { path, expectedFile: basename(path), received: [...weights.keys()] },
-        );
-      }
+      if (!shard) throw missingShard(path, [...weights.keys()]);
       return shard;
     });
     const specs = group.weights.map((entry) => readSpec(entry, g));

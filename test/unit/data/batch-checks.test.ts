@@ -34,6 +34,8 @@ function request(overrides: Partial<BatchCheckRequest>): BatchCheckRequest {
 
 const assertInvalidBatch = (fn: () => unknown, message: RegExp, details?: Record<string, unknown>) =>
   assertEngineError(fn, 'invalid_batch', message, details);
+const assertInvalidArray = (fn: () => unknown, message: RegExp, details?: Record<string, unknown>) =>
+  assertEngineError(fn, 'invalid_array', message, details);
 
 describe('checkBatch: shapes', () => {
   it('accepts a matching batch and returns the number of examples', () => {
@@ -197,7 +199,7 @@ describe('checkBatch: non-finite values', () => {
   it('rejects NaN in inputs with its position', () => {
     const inputs = f32([4, 1, 3]);
     (inputs.data as Float32Array)[3 * 3 + 2] = NaN;
-    assertInvalidBatch(
+    assertInvalidArray(
       () => checkBatch(request({ inputs, targets: f32([4, 4]), inputShape: [null, 1, 3] })),
       /^inputs\[3, 0, 2\] is NaN; all values must be finite$/,
       { array: 'inputs', index: [3, 0, 2], value: 'NaN' },
@@ -205,12 +207,12 @@ describe('checkBatch: non-finite values', () => {
   });
 
   it('rejects infinities in targets with their position', () => {
-    assertInvalidBatch(
+    assertInvalidArray(
       () => checkBatch(request({ targets: f32([2, 4], [0, 0, 0, 0, 0, -Infinity, 0, 0]) })),
       /^targets\[1, 1\] is -Infinity/,
     );
     const targets: NdArray = { dtype: 'float64', shape: [2, 4], data: new Float64Array(8).fill(Infinity) };
-    assertInvalidBatch(() => checkBatch(request({ targets })), /^targets\[0, 0\] is Infinity/);
+    assertInvalidArray(() => checkBatch(request({ targets })), /^targets\[0, 0\] is Infinity/);
   });
 });
 
@@ -234,6 +236,6 @@ describe('checkTokenIds', () => {
       () => checkTokenIds(f32([2], [1, 0.5]), 10),
       /^inputs\[1\] is 0\.5, .*integer token ids/,
     );
-    assertInvalidBatch(() => checkTokenIds(f32([2], [NaN, 1]), 10), /^inputs\[0\] is NaN/);
+    assertInvalidArray(() => checkTokenIds(f32([2], [NaN, 1]), 10), /^inputs\[0\] is NaN/);
   });
 });

@@ -34,7 +34,7 @@ async function checkJob(app: App, principal: string, body: JobRequest): Promise<
   if (!model) throw notFound('model', body.modelId);
   if (!dataset) throw notFound('dataset', body.datasetId);
   if (!vectors) throw notFound('array', body.vectorsId!);
-  const maxDenseBytes = svc.config.maxDenseParams ** 2 * 4;
+  const maxDenseBytes = svc.config.maxDenseBytes;
   let checked: CheckedJob;
   try {
     checked = await app.decoder.run<CheckedJob>({
