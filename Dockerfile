@@ -6,10 +6,10 @@
 #   docker build --target worker     -t hessian-worker .      # CPU worker: @tensorflow/tfjs-node (libtensorflow CPU)
 #   docker build --target worker-gpu -t hessian-worker-gpu .  # GPU worker: @tensorflow/tfjs-node-gpu on CUDA 11 + cuDNN 8
 #
-# The app runs its TypeScript sources through tsx (a runtime dependency), so there is no compile step: final stages
-# hold production dependencies, bin/, src/, package.json and tsconfig.json. Every final stage runs as uid 1000, under
-# tini (PID 1 forwards SIGTERM to node and reaps zombies; no -g, so a worker's sandboxed job children are not
-# signalled directly and the worker can finish its current jobs), with a HEALTHCHECK.
+# The build stage compiles src/ to dist/ (`npm run build`, tsc); final stages hold production dependencies,
+# package.json, bin/ and dist/ only, and run compiled JavaScript with plain node (no sources, no tsx). Every final
+# stage runs as uid 1000, under tini (PID 1 forwards SIGTERM to node and reaps zombies; no -g, so a worker's
+# sandboxed job children are not signalled directly and the worker can finish its current jobs), with a HEALTHCHECK.
 #
 # Not built where it was written (no Docker engine there); test/unit/deploy/ checks it statically. Building the
 # worker targets downloads libtensorflow and the tfjs-node addon from storage.googleapis.com (tfjs-node's install
@@ -29,9 +29,9 @@ ARG TFJS_NODE_VERSION=4.22.0
 ARG CUDA_IMAGE=nvidia/cuda:11.8.0-cudnn8-runtime-ubuntu22.04
 
 # ---------------------------------------------------------------------------------------------------------------
-# Sources, shared by every final stage.
+# Sources, for the build stage.
 FROM scratch AS source
-COPY package.json package-lock.json tsconfig.json /app/
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json /app/
 COPY bin /app/bin
 COPY src /app/src
 
@@ -46,7 +46,23 @@ RUN apt-get update \
 ENV NODE_ENV=production
 WORKDIR /app
 
-# Production dependencies only (tsx is one: the app runs from TypeScript sources).
+# Compiles src/ to dist/. TypeScript is a development dependency, so this stage installs them all; none of its
+# node_modules reaches a final stage (install scripts skipped: compiling needs no native addon).
+FROM node-base AS build
+COPY package.json package-lock.json ./
+RUN --mount=type=cache,target=/root/.npm \
+    npm ci --include=dev --ignore-scripts --no-audit --no-fund
+COPY --from=source /app ./
+RUN npm run build \
+ && rm dist/.tsbuildinfo
+
+# What every final stage runs: package.json (it makes dist/ ES modules), bin/ and the compiled dist/.
+FROM scratch AS app
+COPY --from=source /app/package.json /app/
+COPY --from=source /app/bin /app/bin
+COPY --from=build /app/dist /app/dist
+
+# Production dependencies only.
 FROM node-base AS prod-deps
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm \
@@ -83,7 +99,7 @@ RUN --mount=type=cache,target=/root/.npm \
 # Target "api": the HTTP API. TF.js is installed (a dependency of the engine modules) but never loaded here.
 FROM node-base AS api
 COPY --from=prod-deps /app/node_modules ./node_modules
-COPY --from=source /app ./
+COPY --from=app /app ./
 USER node
 ENV DATA_DIR=/data \
     HOST=0.0.0.0 \
@@ -103,7 +119,7 @@ CMD ["serve"]
 # Redis. The start period covers the backend probe at start.
 FROM node-base AS worker
 COPY --from=cpu-deps /app/node_modules ./node_modules
-COPY --from=source /app ./
+COPY --from=app /app ./
 USER node
 ENV DATA_DIR=/data \
     HESSIAN_BACKEND=tensorflow
@@ -153,7 +169,7 @@ RUN --mount=type=cache,target=/root/.npm \
 # Target "worker-gpu": one process per GPU (choose it with CUDA_VISIBLE_DEVICES or the compose device reservation).
 FROM gpu-base AS worker-gpu
 COPY --from=gpu-deps /app/node_modules ./node_modules
-COPY --from=source /app ./
+COPY --from=app /app ./
 USER node
 # CUDA_CACHE_PATH/CUDA_CACHE_MAXSIZE: the driver's cache of kernels JIT-compiled from PTX, on a volume so a restart
 # does not compile them again (libtensorflow 2.9.1 ships SASS only for the GPU generations it was built for; newer

@@ -6,11 +6,11 @@
  *
  *   node --import tsx bench/hostile-input.bench.ts
  *
- * The API runs as its own process (`node bin/hessian.js serve`, no workers, Redis at REDIS_URL with a private key
- * prefix, a temporary DATA_DIR) so its RSS can be read from /proc/<pid>/status: VmHWM is reset before each group
- * (`echo 5 > /proc/<pid>/clear_refs`) and read after it, giving each group's own peak. A worker thread (its own
- * event loop, so the corpus's body building never delays it) requests /healthz every 10 ms over a keep-alive
- * connection and records each latency.
+ * The API runs as its own process (`node bin/hessian.js serve`: the compiled dist/ as deployed, so run
+ * `npm run build` first; no workers, Redis at REDIS_URL with a private key prefix, a temporary DATA_DIR) so its RSS
+ * can be read from /proc/<pid>/status: VmHWM is reset before each group (`echo 5 > /proc/<pid>/clear_refs`) and
+ * read after it, giving each group's own peak. A worker thread (its own event loop, so the corpus's body building
+ * never delays it) requests /healthz every 10 ms over a keep-alive connection and records each latency.
  *
  * Settings: MAX_UPLOAD_BYTES (default 256 MiB, the service's default), REDIS_URL (default redis://127.0.0.1:6379).
  * The API's REQUEST_TIMEOUT_MS is 10 s (instead of 120 s) so the cases whose body never arrives end sooner.

@@ -2,13 +2,13 @@ import { readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { decodeArrayFile, decodeBatchFile } from '../engine/data/decode.js';
-import { encodeNpy } from '../engine/data/npy.js';
 import { manifestShardPaths } from '../engine/model/weights-manifest.js';
 import { EngineError, isEngineError } from '../engine/errors.js';
 import type { NdArray } from '../engine/ndarray.js';
 import { LOSS_NAMES, METHOD_NAMES } from '../engine/spec.js';
 import type { ComputeResult, ModelArtifacts } from '../engine/types.js';
 import { writeFileAtomic } from '../storage/atomic-write.js';
+import { writeArtifacts } from '../storage/result-artifacts.js';
 
 const HELP = `usage: hessian compute --model M/model.json (--inputs X --targets Y | --batch B.npz) --loss NAME
                        --method NAME --out DIR [options]
@@ -178,12 +178,9 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
     { backend, maxDenseBytes: number('max-dense-bytes', v['max-dense-bytes']) },
   );
   await mkdir(out, { recursive: true });
-  const artifacts = [];
-  for (const [name, array] of Object.entries(result.arrays)) {
-    const bytes = encodeNpy(array);
-    await writeFileAtomic(path.join(out, name), bytes);
-    artifacts.push({ name, shape: array.shape, dtype: array.dtype, bytes: bytes.length });
-  }
+  const artifacts = await writeArtifacts(result.arrays, (name, bytes) =>
+    writeFileAtomic(path.join(out, name), bytes),
+  );
   const { arrays: _arrays, ...json } = result;
   await writeFileAtomic(
     path.join(out, 'result.json'),

@@ -4,12 +4,12 @@
  * exit. The engine never runs in this process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildServer } from '../api/server.js';
 import { ConfigError, loadConfig, type Config } from '../config/env.js';
 import { findOnPath, pingRedis, startRedisServer, type RedisServerHandle } from '../queue/redis-server.js';
+import { siblingEntry } from '../runtime/entry.js';
 import { startSweeper } from '../storage/sweeper.js';
 
 const HELP = `usage: hessian serve [--embedded] [--port N] [--host H]
@@ -21,7 +21,8 @@ MAX_UPLOAD_BYTES, MAX_DENSE_PARAMS, LOG_LEVEL, ...; see docs/service.md).
   --port N     overrides PORT (0 picks a free port)
   --host H     overrides HOST`;
 
-const BIN = fileURLToPath(new URL('../../bin/hessian.js', import.meta.url));
+/** The CLI again, compiled or source like this module, for the embedded worker. */
+const MAIN = siblingEntry(import.meta.url, './main');
 
 export async function main(argv: string[]): Promise<number> {
   let args;
@@ -79,7 +80,7 @@ export async function main(argv: string[]): Promise<number> {
       );
       config = Object.freeze({ ...config, redisUrl: privateRedis.url });
     }
-    worker = spawn(process.execPath, [...process.execArgv, BIN, 'worker'], {
+    worker = spawn(process.execPath, [...MAIN.execArgv, MAIN.file, 'worker'], {
       env: { ...process.env, REDIS_URL: config.redisUrl },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

@@ -4,13 +4,14 @@
  * loaded there would hold a CUDA context and GPU memory for nothing.
  */
 import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { BackendChoice, BackendInfo } from '../engine/backend.js';
 import { EngineError } from '../engine/errors.js';
+import { siblingEntry } from '../runtime/entry.js';
 
-const ENTRY = fileURLToPath(new URL('./backend-probe-entry.js', import.meta.url));
+const ENTRY = siblingEntry(import.meta.url, './backend-probe-entry');
 
-type ProbeMessage = { ok: true; info: BackendInfo } | { ok: false; code: string; message: string };
+/** What the probe child reports over IPC (backend-probe-entry.ts). */
+export type ProbeMessage = { ok: true; info: BackendInfo } | { ok: false; code: string; message: string };
 
 /**
  * Selects `choice` in a child process exactly as the job processor will, and returns what it got.
@@ -20,7 +21,10 @@ type ProbeMessage = { ok: true; info: BackendInfo } | { ok: false; code: string;
 export function probeBackend(choice: BackendChoice): Promise<BackendInfo> {
   return new Promise((resolve, reject) => {
     // Inherit stderr so libtensorflow's own start-up lines (CUDA libraries, devices) reach the worker's log.
-    const child = fork(ENTRY, [choice], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    const child = fork(ENTRY.file, [choice], {
+      execArgv: ENTRY.execArgv,
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    });
     let answer: ProbeMessage | undefined;
     child.once('message', (m) => (answer = m as ProbeMessage));
     child.once('error', (err) => reject(err));

@@ -11,13 +11,13 @@
  * Nothing here blocks: the worker's event loop stays free to renew job locks.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
+import { siblingEntry, type Entry } from '../runtime/entry.js';
 import type { ChildMessage, ParentMessage, StopReason } from './child-protocol.js';
 import { formatFailure, type JobData, type JobOutcome, type JobProgress } from './job-types.js';
 
-const ENTRY = fileURLToPath(new URL('./processor-entry.js', import.meta.url));
+const ENTRY = siblingEntry(import.meta.url, './processor-entry');
 
 /** How long a dead child's last messages may take to arrive after its exit is seen. */
 const DRAIN_MS = 250;
@@ -32,8 +32,11 @@ export interface ChildPoolOptions {
   /** Time a child gets to stop a cancelled or timed-out job before it is killed (COMPUTE_STOP_GRACE_MS). */
   stopGraceMs: number;
   logger: Logger;
-  /** The child's entry file. @defaultValue `processor-entry.js` (tests substitute a stand-in) */
-  entry?: string;
+  /**
+   * The child's entry module.
+   * @defaultValue `processor-entry`, compiled or source like this module (tests substitute a stand-in)
+   */
+  entry?: Entry;
   /** The child's environment. @defaultValue `process.env` */
   env?: NodeJS.ProcessEnv;
 }
@@ -85,10 +88,12 @@ class ComputeProcess {
     private readonly opts: ChildPoolOptions,
     onGone: (proc: ComputeProcess) => void,
   ) {
-    // No Node options: the entry registers tsx itself, and the worker's own flags (--inspect, ...) are not the
-    // child's. stdout and stderr are the worker's, so libtensorflow's lines and crash traces reach its log.
-    this.child = fork(opts.entry ?? ENTRY, [String(process.pid)], {
-      execArgv: [],
+    // Only the Node options the entry needs (tsx's loader when running from src/): the worker's own flags
+    // (--inspect, ...) are not the child's. stdout and stderr are the worker's, so libtensorflow's lines and crash
+    // traces reach its log.
+    const entry = opts.entry ?? ENTRY;
+    this.child = fork(entry.file, [String(process.pid)], {
+      execArgv: entry.execArgv,
       env: opts.env ?? process.env,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

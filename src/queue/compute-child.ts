@@ -1,5 +1,5 @@
 /**
- * A compute child's main loop (forked by `child-pool.ts` through `processor-entry.js`): loads TF.js and selects the
+ * A compute child's main loop (forked by `child-pool.ts` through `processor-entry.ts`): loads TF.js and selects the
  * backend once, says `ready`, then runs the jobs its worker sends, one at a time, for as long as the worker lives.
  * Reusing the child saves the second or so that loading TF.js costs on every job. A long computation blocks only
  * this process; the worker keeps renewing the job's lock and watches this process from outside (crash, timeout,

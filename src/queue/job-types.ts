@@ -14,14 +14,8 @@ export interface JobData {
   seed?: number;
 }
 
-export interface ArtifactInfo {
-  name: string;
-  shape: number[];
-  dtype: 'float32';
-  bytes: number;
-  /** sha256 of the file, used as its ETag. */
-  sha256: string;
-}
+export type { ArtifactInfo } from '../storage/result-artifacts.js';
+import type { ArtifactInfo } from '../storage/result-artifacts.js';
 
 export interface JobOutcome {
   method: string;

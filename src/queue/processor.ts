@@ -4,17 +4,16 @@
  * {@link ChildFailure} the worker turns into BullMQ's retry decision: bad input (EngineError.isInputError),
  * cancellation and vanished uploads are final; anything else is retried with backoff.
  */
-import { createHash } from 'node:crypto';
 import type { Config } from '../config/env.js';
-import { encodeNpy } from '../engine/data/npy.js';
 import { isEngineError } from '../engine/errors.js';
 import { compute } from '../engine/index.js';
 import type { NdArray } from '../engine/ndarray.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
 import { loadArray, loadDataset, loadModelArtifacts } from '../storage/bundles.js';
+import { writeArtifacts } from '../storage/result-artifacts.js';
 import type { ChildFailure } from './child-protocol.js';
 import { injectFault } from './fault-injection.js';
-import type { ArtifactInfo, JobData, JobOutcome, JobProgress } from './job-types.js';
+import type { JobData, JobOutcome, JobProgress } from './job-types.js';
 
 /** Progress is reported at most this often (plus the final unit). */
 const PROGRESS_INTERVAL_MS = 250;
@@ -62,19 +61,13 @@ export function createJobRunner(config: Readonly<Config>): JobRunner {
         },
         { onProgress, signal, maxDenseBytes: config.maxDenseBytes, backend: config.backend },
       );
-      const artifacts: ArtifactInfo[] = [];
-      for (const [name, arr] of Object.entries(result.arrays)) {
-        const bytes = encodeNpy(arr);
-        await store.writeResult(data.jobId, name, bytes);
-        if (artifacts.length === 0) await injectFault('write', data.seed);
-        artifacts.push({
-          name,
-          shape: arr.shape,
-          dtype: 'float32',
-          bytes: bytes.byteLength,
-          sha256: createHash('sha256').update(bytes).digest('hex'),
-        });
-      }
+      const artifacts = await writeArtifacts(
+        result.arrays,
+        (name, bytes) => store.writeResult(data.jobId, name, bytes),
+        async (index) => {
+          if (index === 0) await injectFault('write', data.seed);
+        },
+      );
       return {
         method: result.method,
         numParams: result.numParams,

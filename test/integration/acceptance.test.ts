@@ -13,7 +13,8 @@ import { after, describe, it } from 'node:test';
 import { freePort, pingRedis } from '../../src/queue/redis-server.js';
 import { loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { Client, uploadGolden } from './helpers/client.js';
-import { BIN, deleteKeys, REPO_ROOT } from './helpers/stack.js';
+import { cliArgs } from '../helpers/cli.js';
+import { deleteKeys, REPO_ROOT } from './helpers/stack.js';
 
 interface Started {
   child: ChildProcess;
@@ -37,7 +38,8 @@ async function npmStart(env: Record<string, string>): Promise<Started> {
   child.stdout!.on('data', (c) => (out += c));
   child.stderr!.on('data', (c) => (out += c));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
+  // `npm start` compiles dist/ first (prestart): a fresh checkout's first build can take half a minute here.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`npm start exited early (${child.exitCode}):\n${out}`);
     try {
@@ -45,7 +47,7 @@ async function npmStart(env: Record<string, string>): Promise<Started> {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`npm start not ready after 60 s:\n${out}`);
+    if (Date.now() > deadline) throw new Error(`npm start not ready after 120 s:\n${out}`);
     await new Promise((r) => setTimeout(r, 200));
   }
   const apiPid = () => {
@@ -84,7 +86,7 @@ async function stop(s: Started): Promise<void> {
   }
 }
 
-describe('npm start (embedded: API + worker)', { timeout: 120_000 }, () => {
+describe('npm start (embedded: API + worker)', { timeout: 180_000 }, () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'hessian-accept-'));
   const prefix = `accept-${randomBytes(4).toString('hex')}`;
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -179,7 +181,7 @@ describe('npm start (embedded: API + worker)', { timeout: 120_000 }, () => {
     const bin = mkdtempSync(join(tmpdir(), 'hessian-path-'));
     symlinkSync(process.execPath, join(bin, 'node'));
     try {
-      const child = spawn(process.execPath, [BIN, 'serve', '--embedded'], {
+      const child = spawn(process.execPath, cliArgs('serve', '--embedded'), {
         env: { ...process.env, PATH: bin, REDIS_URL: `redis://127.0.0.1:${deadPort}`, DATA_DIR: dataDir },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

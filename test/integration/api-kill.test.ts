@@ -8,12 +8,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/queue/redis-server.js';
 import { Client, uploadGolden } from './helpers/client.js';
-import { BIN, startStack, type Stack } from './helpers/stack.js';
+import { cliArgs } from '../helpers/cli.js';
+import { startStack, type Stack } from './helpers/stack.js';
 
 const SUBMISSIONS = 40;
 
 async function startApi(env: Record<string, string>, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', String(port)], {
+  const child = spawn(process.execPath, cliArgs('serve', '--port', String(port)), {
     env: { ...process.env, ...env, HOST: '127.0.0.1', RATE_LIMIT_PER_KEY: '0' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -1,97 +1,78 @@
 /**
- * Prometheus metrics: HTTP requests (counted here, per process), queue depth (from BullMQ) and job outcomes and
- * durations (counted by the workers in Redis, so every worker process contributes).
+ * Prometheus metrics through prom-client, in a Registry of this app's own (not prom-client's global one, so tests
+ * that build several apps in one process do not collide):
+ *
+ * - the default Node.js and process metrics, under their standard names (`process_cpu_seconds_total`,
+ *   `process_resident_memory_bytes`, `nodejs_eventloop_lag_seconds`, `nodejs_heap_size_used_bytes`, ...): the names
+ *   every Node.js dashboard expects, and Prometheus's `job` and `instance` labels already say which process they
+ *   come from (each app built starts a GC observer and an event-loop delay monitor that live as long as the process);
+ * - HTTP requests of this API process, observed when each response is sent;
+ * - the cross-process figures read from Redis at scrape time (`../metrics/redis-collectors.ts`).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { DURATION_BUCKETS, statsKey } from '../../queue/names.js';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
+import { statsKey } from '../../queue/names.js';
 import { countByBackend, listWorkers } from '../../queue/worker-registry.js';
+import { registerRedisCollectors } from '../metrics/redis-collectors.js';
 
+/** Request duration buckets, in seconds: unchanged from the hand-written exposition (and prom-client's defaults). */
 const HTTP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-interface HttpSeries {
-  count: number;
-  sum: number;
-  buckets: number[];
-}
+/** The `route` label of requests no route matched (404s of the not-found handler). */
+const UNMATCHED_ROUTE = 'unmatched';
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Renders the Prometheus text exposition. */
+    /** Renders the Prometheus text exposition (text/plain; version=0.0.4, prom-client's `Registry.contentType`). */
     renderMetrics(): Promise<string>;
   }
 }
 
-const esc = (v: string): string => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+/**
+ * The `route` label: the pattern the request was routed by (`/v1/jobs/:id`), never the URL itself, so a client
+ * cannot create series at will; every unrouted request shares one value.
+ */
+function routeLabel(request: FastifyRequest): string {
+  return request.routeOptions.url ?? UNMATCHED_ROUTE;
+}
 
 async function metrics(app: FastifyInstance): Promise<void> {
-  const series = new Map<string, HttpSeries>();
+  const register = new Registry();
+  collectDefaultMetrics({ register });
+
+  const labelNames = ['method', 'route', 'status'] as const;
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests handled by this API process.',
+    labelNames,
+    registers: [register],
+  });
+  const duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request latency.',
+    labelNames,
+    buckets: HTTP_BUCKETS,
+    registers: [register],
+  });
 
   app.addHook('onResponse', async (request, reply) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    const key = `method="${request.method}",route="${esc(route)}",status="${reply.statusCode}"`;
-    let s = series.get(key);
-    if (!s) series.set(key, (s = { count: 0, sum: 0, buckets: HTTP_BUCKETS.map(() => 0) }));
-    const seconds = reply.elapsedTime / 1000;
-    s.count += 1;
-    s.sum += seconds;
-    HTTP_BUCKETS.forEach((le, i) => {
-      if (seconds <= le) s.buckets[i] += 1;
-    });
+    const labels = { method: request.method, route: routeLabel(request), status: String(reply.statusCode) };
+    requests.inc(labels);
+    duration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  app.decorate('renderMetrics', async () => {
-    const out: string[] = [];
-    out.push('# HELP http_requests_total HTTP requests handled by this API process.');
-    out.push('# TYPE http_requests_total counter');
-    for (const [labels, s] of series) out.push(`http_requests_total{${labels}} ${s.count}`);
-    out.push('# HELP http_request_duration_seconds HTTP request latency.');
-    out.push('# TYPE http_request_duration_seconds histogram');
-    for (const [labels, s] of series) {
-      HTTP_BUCKETS.forEach((le, i) =>
-        out.push(`http_request_duration_seconds_bucket{${labels},le="${le}"} ${s.buckets[i]}`),
-      );
-      out.push(`http_request_duration_seconds_bucket{${labels},le="+Inf"} ${s.count}`);
-      out.push(`http_request_duration_seconds_sum{${labels}} ${s.sum}`);
-      out.push(`http_request_duration_seconds_count{${labels}} ${s.count}`);
-    }
-    let redisUp = 1;
-    try {
-      const counts = await app.svc.jobs.counts();
-      out.push('# HELP hessian_queue_jobs Jobs in the queue by BullMQ state.');
-      out.push('# TYPE hessian_queue_jobs gauge');
-      for (const [state, n] of Object.entries(counts)) out.push(`hessian_queue_jobs{state="${state}"} ${n}`);
-      const stats = await app.svc.redis.hgetall(statsKey(app.svc.config.queuePrefix));
-      out.push('# HELP hessian_jobs_total Finished jobs by outcome (all workers).');
-      out.push('# TYPE hessian_jobs_total counter');
-      for (const outcome of ['succeeded', 'failed', 'cancelled']) {
-        out.push(`hessian_jobs_total{outcome="${outcome}"} ${Number(stats[`outcome:${outcome}`] ?? 0)}`);
-      }
-      out.push('# HELP hessian_job_duration_seconds Processing time of finished jobs (all workers).');
-      out.push('# TYPE hessian_job_duration_seconds histogram');
-      for (const le of DURATION_BUCKETS) {
-        out.push(
-          `hessian_job_duration_seconds_bucket{le="${le}"} ${Number(stats[`duration_bucket:${le}`] ?? 0)}`,
-        );
-      }
-      const count = Number(stats.duration_count ?? 0);
-      out.push(`hessian_job_duration_seconds_bucket{le="+Inf"} ${count}`);
-      out.push(`hessian_job_duration_seconds_sum ${Number(stats.duration_sum ?? 0)}`);
-      out.push(`hessian_job_duration_seconds_count ${count}`);
-      const workers = countByBackend(await listWorkers(app.svc.redis, app.svc.config.queuePrefix));
-      out.push('# HELP hessian_workers Worker processes with a fresh heartbeat, by TF.js backend.');
-      out.push('# TYPE hessian_workers gauge');
-      for (const backend of new Set(['tensorflow', 'wasm', 'cpu', ...Object.keys(workers)])) {
-        out.push(`hessian_workers{backend="${esc(backend)}"} ${workers[backend] ?? 0}`);
-      }
-    } catch {
-      redisUp = 0;
-    }
-    out.push('# HELP hessian_redis_up Whether Redis answered while rendering these metrics.');
-    out.push('# TYPE hessian_redis_up gauge');
-    out.push(`hessian_redis_up ${redisUp}`);
-    return `${out.join('\n')}\n`;
+  registerRedisCollectors(register, async () => {
+    const { svc } = app;
+    const [queue, stats, workers] = await Promise.all([
+      svc.jobs.counts(),
+      svc.redis.hgetall(statsKey(svc.config.queuePrefix)),
+      listWorkers(svc.redis, svc.config.queuePrefix),
+    ]);
+    return { queue, stats, workers: countByBackend(workers) };
   });
+
+  app.decorate('renderMetrics', () => register.metrics());
 }
 
 export default fp(metrics, { name: 'metrics', dependencies: ['services'] });

@@ -3,16 +3,16 @@
  * so a large or hostile upload never stalls the event loop that answers every other request. The queue in front
  * of the threads is bounded: when it is full the API answers 503 + Retry-After instead of piling up buffers.
  */
-import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Piscina } from 'piscina';
 import { EngineError, type EngineErrorCode } from '../../engine/errors.js';
+import { siblingEntry } from '../../runtime/entry.js';
 import { isOwnedBuffer } from '../body-buffer.js';
 import { badRequest, ProblemError } from '../problem.js';
 import type { TaskFailure, TaskResult, UploadedPart, UploadTask } from '../upload-tasks.js';
 
-const ENTRY = fileURLToPath(new URL('../upload-tasks-entry.js', import.meta.url));
+const ENTRY = siblingEntry(import.meta.url, '../upload-tasks-entry');
 
 /** Uploads waiting for a thread beyond this many get 503 (each holds its bytes in memory meanwhile). */
 const MAX_QUEUED = 16;
@@ -55,7 +55,9 @@ function isFailure(r: TaskResult | TaskFailure): r is TaskFailure {
 
 async function uploadDecoder(app: FastifyInstance, opts: UploadDecoderOptions): Promise<void> {
   const pool = new Piscina({
-    filename: ENTRY,
+    filename: ENTRY.file,
+    // A worker thread does not inherit tsx's hooks from this thread: from src/ it loads tsx itself.
+    execArgv: ENTRY.execArgv,
     minThreads: 1,
     maxThreads: opts.threads,
     maxQueue: MAX_QUEUED,

@@ -12,9 +12,9 @@ import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildServer } from '../../../src/api/server.js';
 import { loadConfig, type Config } from '../../../src/config/env.js';
+import { cliArgs } from '../../helpers/cli.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
-export const BIN = join(REPO_ROOT, 'bin/hessian.js');
 
 export interface StackOptions {
   /** Worker processes to start (default 1). */
@@ -70,7 +70,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const logs: WorkerLogLine[] = [];
 
   const startWorker = async (): Promise<ChildProcess> => {
-    const child = spawn(process.execPath, [BIN, 'worker'], {
+    const child = spawn(process.execPath, cliArgs('worker'), {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

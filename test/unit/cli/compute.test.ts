@@ -7,18 +7,19 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { parseNpy } from '../../../src/engine/data/npy.js';
+import { cliArgs } from '../../helpers/cli.js';
 import { GOLDEN_DIR, loadGoldenCase, relativeError } from '../../helpers/golden.js';
 
 const run = promisify(execFile);
-const BIN = path.resolve(import.meta.dirname, '../../../bin/hessian.js');
 const CASE = path.join(GOLDEN_DIR, 'mlp_tanh_cce_fused');
 
 async function hessian(args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
+    const { stdout, stderr } = await run(process.execPath, cliArgs(...args), {
       env: { ...process.env, HESSIAN_DEBUG: '' },
     });
     return { code: 0, stdout, stderr };
@@ -62,13 +63,15 @@ describe('hessian compute', () => {
       offset: 0,
       size: 24,
     });
+    const file = await readFile(path.join(out, 'hessian.npy'));
     assert.deepEqual(result.artifacts[0], {
       name: 'hessian.npy',
       shape: [51, 51],
       dtype: 'float32',
       bytes: 128 + 51 * 51 * 4,
+      sha256: createHash('sha256').update(file).digest('hex'),
     });
-    const h = parseNpy(new Uint8Array(await readFile(path.join(out, 'hessian.npy'))));
+    const h = parseNpy(new Uint8Array(file));
     assert.deepEqual(h.shape, [51, 51]);
     // Float32 through two layers: 1e-4 relative Frobenius error.
     assert.ok(relativeError(h.data as Float32Array, loadGoldenCase('mlp_tanh_cce_fused').hessian) <= 1e-4);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { envSchema, loadConfig } from '../../../src/config/env.js';
+import { cliArgs } from '../../helpers/cli.js';
 import {
   effectiveEnv,
   execForm,
@@ -75,7 +76,7 @@ describe('docker-compose.yml', () => {
       const entrypoint = execForm(dockerfile, service.build!.target!, 'ENTRYPOINT');
       assert.deepEqual(entrypoint, ['/usr/bin/tini', '--', 'node', 'bin/hessian.js'], `${name} entrypoint`);
       // `--help` after the service's own arguments: the command and every option must parse for help to print.
-      const run = spawnSync(process.execPath, ['bin/hessian.js', ...service.command!, '--help'], {
+      const run = spawnSync(process.execPath, cliArgs(...service.command!, '--help'), {
         cwd: ROOT,
         encoding: 'utf8',
         timeout: 30_000,

@@ -1,14 +1,23 @@
 /**
  * Static checks of the Dockerfile and .dockerignore (no Docker engine runs the tests): the targets exist, the native
- * TF.js bindings match the locked TF.js, final stages hold production dependencies only and run as a non-root user
- * under an init process with a health check, and the files the images copy reach the build context.
+ * TF.js bindings match the locked TF.js, final stages hold production dependencies and the compiled dist/ only and
+ * run as a non-root user under an init process with a health check, and the files the images copy reach the build
+ * context.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { buildServer } from '../../../src/api/server.js';
 import { loadConfig } from '../../../src/config/env.js';
@@ -33,11 +42,20 @@ const stage = (name: string): Stage => {
 const FINAL = ['api', 'worker', 'worker-gpu'];
 const WORKERS = ['worker', 'worker-gpu'];
 
-const packageJson = JSON.parse(readRootFile('package.json')) as { dependencies: Record<string, string> };
+const packageJson = JSON.parse(readRootFile('package.json')) as {
+  dependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
+};
 const lock = JSON.parse(readRootFile('package-lock.json')) as {
   packages: Record<string, { version: string }>;
 };
 const lockedTfjs = lock.packages['node_modules/@tensorflow/tfjs'].version;
+
+/** Every file under `dir`, recursively. */
+const sourceFiles = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sourceFiles(join(dir, e.name)) : [join(dir, e.name)],
+  );
 
 /** The RUN commands of a stage and of every stage it copies from or starts from, transitively. */
 function runsBehind(name: string, seen = new Set<string>()): string[] {
@@ -176,8 +194,8 @@ describe('Dockerfile', () => {
     assert.match(cpuBase, /^node:20-/);
   });
 
-  it('installs production dependencies only', () => {
-    for (const name of FINAL) {
+  it('puts production dependencies only in the images, and dev dependencies only in the build stage', () => {
+    const allOmitDev = (name: string) => {
       const installs = runsBehind(name).filter((r) => /\bnpm (ci|install)\b/.test(r));
       assert.ok(installs.length > 0, `${name} installs dependencies`);
       for (const run of installs) {
@@ -185,11 +203,40 @@ describe('Dockerfile', () => {
           assert.match(cmd, /--omit=dev/, `${name}: ${cmd.trim()}`);
         }
       }
+    };
+    for (const name of FINAL) {
+      const copies = instructions(stage(name), 'COPY');
+      const modules = copies.filter((c) => c.endsWith(' ./node_modules'));
+      assert.equal(modules.length, 1, `${name} copies one node_modules`);
+      allOmitDev(/--from=(\S+)/.exec(modules[0])![1]);
+      for (const copy of copies.filter((c) => !modules.includes(c))) {
+        assert.equal(copy, '--from=app /app ./', `${name}: everything else comes from the app stage`);
+      }
     }
+    // The dev dependencies (TypeScript) are installed in the build stage only, which hands over dist/ alone.
+    assert.match(instructions(stage('build'), 'RUN').join('\n'), /npm ci --include=dev/);
+    assert.ok(
+      instructions(stage('app'), 'COPY').every((c) => !c.includes('node_modules')),
+      'the app stage copies no node_modules',
+    );
   });
 
-  it('keeps tsx, which runs the TypeScript sources, a production dependency', () => {
-    assert.ok(packageJson.dependencies.tsx, 'tsx is in dependencies, not devDependencies');
+  it('compiles src/ in the build stage and runs only dist/, bin/ and package.json', () => {
+    assert.match(instructions(stage('build'), 'RUN').join('\n'), /\bnpm run build\b/);
+    assert.deepEqual(instructions(stage('app'), 'COPY'), [
+      '--from=source /app/package.json /app/',
+      '--from=source /app/bin /app/bin',
+      '--from=build /app/dist /app/dist',
+    ]);
+  });
+
+  it('keeps tsx a development dependency, which neither bin/ nor src/ imports', () => {
+    assert.equal(packageJson.dependencies.tsx, undefined, 'tsx is not a production dependency');
+    assert.ok(packageJson.devDependencies.tsx, 'tsx is a development dependency (tests, bench, openapi)');
+    const importsTsx = /\bfrom\s+['"]tsx|\bimport\s*\(\s*['"]tsx|\brequire\s*\(\s*['"]tsx|^import\s+['"]tsx/m;
+    const files = ['bin/hessian.js', ...sourceFiles(`${ROOT}src`).map((f) => relative(ROOT, f))];
+    assert.ok(files.length > 50);
+    for (const file of files) assert.doesNotMatch(readRootFile(file), importsTsx, file);
   });
 
   it('runs every final stage as a non-root user under tini, with a health check', () => {

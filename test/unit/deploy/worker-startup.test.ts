@@ -18,6 +18,7 @@ import { initBackend } from '../../../src/engine/backend.js';
 import { EngineError } from '../../../src/engine/errors.js';
 import { createApiRedis } from '../../../src/queue/redis.js';
 import { listWorkers, startHeartbeat, type WorkerInfo } from '../../../src/queue/worker-registry.js';
+import { cliArgs } from '../../helpers/cli.js';
 import { ROOT } from './deploy-files.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -33,7 +34,7 @@ interface Run {
 
 /** Starts `hessian worker`; `until` decides from stdout when the caller takes over (the process keeps running). */
 function startWorker(env: Record<string, string>, args: string[] = []) {
-  const child = spawn(process.execPath, ['bin/hessian.js', 'worker', ...args], {
+  const child = spawn(process.execPath, cliArgs('worker', ...args), {
     cwd: ROOT,
     env: { ...process.env, REDIS_URL, QUEUE_PREFIX: prefix, DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -19,7 +19,7 @@ function pool(opts: Partial<ChildPoolOptions> & { start?: 'crash' | 'never' } = 
     startTimeoutMs: 5000,
     stopGraceMs: 200,
     logger: pino({ level: 'silent' }),
-    entry: FAKE,
+    entry: { file: FAKE, execArgv: [] },
     env: { ...process.env, FAKE_START: opts.start ?? '' },
     ...opts,
   });

@@ -1,7 +1,7 @@
-// Entry file of a compute child, forked by the worker (src/queue/child-pool.ts) with no Node options: this
-// JavaScript shim registers tsx itself, then runs the TypeScript main loop (compute-child.ts → processor.ts).
+// Entry of a compute child, forked by the worker (child-pool.ts) on the worker's own flavour (src/runtime/entry.ts),
+// then runs the main loop (compute-child.ts → processor.ts). Its only static import is node:worker_threads: the
+// exit paths below must be in place before the slow part (loading TF.js), so the rest is imported afterwards.
 import { Worker } from 'node:worker_threads';
-import { register } from 'tsx/esm/api';
 
 // If the worker process dies (SIGKILL, OOM), the IPC channel closes: stop rather than compute for nobody. The job
 // is recovered as stalled by another worker and its results are keyed by job id, so a re-run is harmless.
@@ -10,21 +10,20 @@ process.on('disconnect', () => process.exit(0));
 const workerPid = Number(process.argv[2]) || process.ppid;
 if (!process.connected || process.ppid !== workerPid) process.exit(0);
 // A disconnect is only noticed between two units of work; this thread, which does not wait for this one's event
-// loop, ends the process once the worker is gone (it is re-parented) even in the middle of a long unit.
+// loop, ends the process once the worker is gone (it is re-parented) even in the middle of a long unit. Plain
+// JavaScript, so no Node options (not this process's tsx loader when it runs from src/).
 const watchdog = new Worker(
   `const { workerData } = require('node:worker_threads');
    setInterval(() => { if (process.ppid !== workerData) process.kill(process.pid, 'SIGKILL'); }, 500);`,
-  { eval: true, workerData: workerPid },
+  { eval: true, workerData: workerPid, execArgv: [] },
 );
 watchdog.unref();
 // Ctrl-C in a terminal signals the whole process group: the worker decides, finishing its jobs and then closing
 // this channel, so a job is not failed by the keystroke.
 process.on('SIGINT', () => undefined);
 
-register();
-
 // Test-only fault injection (inert unless HESSIAN_FAULT_INJECTION is set): see fault-injection.ts.
-const { injectFault } = await import('./fault-injection.ts');
+const { injectFault } = await import('./fault-injection.js');
 await injectFault('startup');
 
-await import('./compute-child.ts');
+await import('./compute-child.js');

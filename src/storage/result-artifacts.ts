@@ -1,0 +1,41 @@
+/**
+ * A computation's arrays as `.npy` artifacts, written one by one, with the metadata the CLI's result.json and the
+ * API's job view both show (one shape for both): name, shape, dtype, size and sha256 (the download's ETag).
+ */
+import { createHash } from 'node:crypto';
+import { encodeNpy } from '../engine/data/npy.js';
+import type { Float32NdArray } from '../engine/ndarray.js';
+
+export interface ArtifactInfo {
+  name: string;
+  shape: number[];
+  dtype: 'float32';
+  bytes: number;
+  /** sha256 of the file, used as its ETag. */
+  sha256: string;
+}
+
+/**
+ * Encodes and writes each array, in order; `afterEach` runs after every write (the worker's fault-injection point).
+ * @returns the artifacts' metadata, in the same order.
+ */
+export async function writeArtifacts(
+  arrays: Record<string, Float32NdArray>,
+  write: (name: string, bytes: Uint8Array) => Promise<void>,
+  afterEach?: (index: number) => Promise<void>,
+): Promise<ArtifactInfo[]> {
+  const artifacts: ArtifactInfo[] = [];
+  for (const [name, array] of Object.entries(arrays)) {
+    const bytes = encodeNpy(array);
+    await write(name, bytes);
+    artifacts.push({
+      name,
+      shape: array.shape,
+      dtype: 'float32',
+      bytes: bytes.byteLength,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+    });
+    await afterEach?.(artifacts.length - 1);
+  }
+  return artifacts;
+}
