@@ -12,8 +12,8 @@ import { compute } from '../src/engine/compute.js';
 import { createRng } from '../src/engine/estimators/rng.js';
 import { buildObjective } from '../src/engine/objective.js';
 import { hessianOperator, lossGradient } from '../src/engine/operators/hessian-operator.js';
-import { prepareRequest } from '../src/engine/request.js';
-import type { ComputeRequest } from '../src/engine/types.js';
+import { prepareRequest } from '../src/contract/request.js';
+import type { ComputeRequest } from '../src/contract/types.js';
 import { random, randomizeWeights, toArtifacts, uniform } from '../test/unit/model/helpers.js';
 
 const BATCH = 128;

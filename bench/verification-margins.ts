@@ -9,7 +9,7 @@
  */
 import { initBackend } from '../src/engine/backend.js';
 import { compute } from '../src/engine/compute.js';
-import type { MethodSpecInput } from '../src/engine/spec.js';
+import type { MethodSpecInput } from '../src/contract/request-schema.js';
 import { goldenCaseNames, loadGoldenCase } from '../test/helpers/golden.js';
 
 const backend = (process.argv[2] ?? 'cpu') as 'cpu' | 'wasm';

@@ -9,21 +9,21 @@
  */
 import { createHash } from 'node:crypto';
 import { basename } from 'node:path/posix';
-import { checkFinite } from '../engine/data/batch-checks.js';
+import { checkFinite } from '../contract/data/batch-checks.js';
 import {
   decodeArrayFile,
   decodeBatchFromFiles,
   decodeBatchFromNpz,
   type Batch,
-} from '../engine/data/decode.js';
-import { encodeNpyParts } from '../engine/data/npy.js';
-import { scanJsonArrays } from '../engine/data/json-scan.js';
-import { EngineError, isEngineError, type EngineErrorCode } from '../engine/errors.js';
-import type { NdArray } from '../engine/ndarray.js';
-import { validateRequest, type NormalizedMethodSpec } from '../engine/request.js';
-import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../engine/spec.js';
-import { inspectModel } from '../engine/validate.js';
-import { manifestShardPaths, missingShard } from '../engine/model/weights-manifest.js';
+} from '../contract/data/decode.js';
+import { encodeNpyParts } from '../contract/data/npy.js';
+import { scanJsonArrays } from '../contract/data/json-scan.js';
+import { EngineError, isEngineError, type EngineErrorCode } from '../contract/errors.js';
+import type { NdArray } from '../contract/ndarray.js';
+import { validateRequest, type NormalizedMethodSpec } from '../contract/request.js';
+import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../contract/request-schema.js';
+import { inspectModel } from '../contract/inspect-model.js';
+import { manifestShardPaths, missingShard } from '../contract/model/weights-manifest.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
 import {
   ARRAY_FILE,

@@ -1,12 +1,12 @@
 import { readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeArrayFile, decodeBatchFile } from '../engine/data/decode.js';
-import { manifestShardPaths } from '../engine/model/weights-manifest.js';
-import { EngineError, isEngineError } from '../engine/errors.js';
-import type { NdArray } from '../engine/ndarray.js';
-import { LOSS_NAMES, METHOD_NAMES } from '../engine/spec.js';
-import type { ComputeResult, ModelArtifacts } from '../engine/types.js';
+import { decodeArrayFile, decodeBatchFile } from '../contract/data/decode.js';
+import { manifestShardPaths } from '../contract/model/weights-manifest.js';
+import { EngineError, isEngineError } from '../contract/errors.js';
+import type { NdArray } from '../contract/ndarray.js';
+import { LOSS_NAMES, METHOD_NAMES } from '../contract/request-schema.js';
+import type { ComputeResult, ModelArtifacts } from '../contract/types.js';
 import { writeFileAtomic } from '../storage/atomic-write.js';
 import { writeArtifacts } from '../storage/result-artifacts.js';
 

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildServer } from '../api/server.js';
 import { ConfigError, loadConfig, type Config } from '../config/env.js';
-import { findOnPath, pingRedis, startRedisServer, type RedisServerHandle } from '../queue/redis-server.js';
+import { findOnPath, pingRedis, startRedisServer, type RedisServerHandle } from '../runtime/redis-server.js';
 import { siblingEntry } from '../runtime/entry.js';
 import { startSweeper } from '../storage/sweeper.js';
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import { EngineError } from './errors.js';
+import { EngineError } from '../contract/errors.js';
 import { registerSecondOrderGradients } from './autodiff/register-all.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'wasm' | 'tensorflow';

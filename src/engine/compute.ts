@@ -17,9 +17,9 @@ import { buildObjective } from './objective.js';
 import { ggnOperator } from './operators/ggn-operator.js';
 import { hessianOperator } from './operators/hessian-operator.js';
 import { Progress } from './progress.js';
-import { DEFAULT_MAX_DENSE_BYTES, prepareRequest } from './request.js';
-import type { MethodName } from './spec.js';
-import type { ComputeOptions, ComputeRequest, ComputeResult } from './types.js';
+import { DEFAULT_MAX_DENSE_BYTES, prepareRequest } from '../contract/request.js';
+import type { MethodName } from '../contract/request-schema.js';
+import type { ComputeOptions, ComputeRequest, ComputeResult } from '../contract/types.js';
 import { verifyOutput } from './verification.js';
 
 /** The method registry: one file per method, one line here. */

@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { LOSSES, type FinalActivation } from './losses/index.js';
 import { applyActivation } from './model/activations.js';
 import { buildForward } from './model/forward.js';
-import type { ParsedModel } from './model/model-spec.js';
-import { sizeOf, toFloat64, type NdArray } from './ndarray.js';
-import type { LossSpec } from './spec.js';
-import type { ParamLayout } from './types.js';
+import type { ParsedModel } from '../contract/model/parsed-model.js';
+import { sizeOf, toFloat64, type NdArray } from '../contract/ndarray.js';
+import type { LossSpec } from '../contract/request-schema.js';
+import type { ParamLayout } from '../contract/types.js';
 
 /**
  * The loss as a function of the flat parameter vector θ (the selected trainable weights, row-major, in model

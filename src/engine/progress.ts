@@ -1,4 +1,4 @@
-import { EngineError } from './errors.js';
+import { EngineError } from '../contract/errors.js';
 import type { LinearOperator } from './estimators/linear-operator.js';
 
 /**

@@ -9,7 +9,7 @@ import { productCheck } from './checks/product.js';
 import { symmetryCheck } from './checks/symmetry.js';
 import type { Rng } from './estimators/rng.js';
 import type { MethodOutput } from './methods/method.js';
-import type { Verification, VerificationCheck } from './types.js';
+import type { Verification, VerificationCheck } from '../contract/types.js';
 
 export { directionalCheck } from './checks/directional.js';
 

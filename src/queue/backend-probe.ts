@@ -5,7 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import type { BackendChoice, BackendInfo } from '../engine/backend.js';
-import { EngineError } from '../engine/errors.js';
+import { EngineError } from '../contract/errors.js';
 import { siblingEntry } from '../runtime/entry.js';
 
 const ENTRY = siblingEntry(import.meta.url, './backend-probe-entry');

@@ -15,7 +15,7 @@ import { UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
 import { siblingEntry, type Entry } from '../runtime/entry.js';
 import type { ChildMessage, ParentMessage, StopReason } from './child-protocol.js';
-import { formatFailure, type JobData, type JobOutcome, type JobProgress } from './job-types.js';
+import { formatFailure, type JobData, type JobOutcome, type JobProgress } from '../contract/job.js';
 
 const ENTRY = siblingEntry(import.meta.url, './processor-entry');
 

@@ -6,7 +6,7 @@
  * `abort` asks it to stop the job at its next unit of work (it then answers `error` with code `cancelled`). Every
  * job message carries the job id, so a late message about an earlier job is never taken for the current one.
  */
-import type { JobData, JobOutcome } from './job-types.js';
+import type { JobData, JobOutcome } from '../contract/job.js';
 
 export type StopReason = 'cancelled' | 'timeout';
 

@@ -8,7 +8,7 @@
 import { loadConfig } from '../config/env.js';
 import { initBackend } from '../engine/backend.js';
 import type { ChildMessage, ParentMessage } from './child-protocol.js';
-import type { JobData } from './job-types.js';
+import type { JobData } from '../contract/job.js';
 import { createJobRunner, describeFailure } from './processor.js';
 
 const config = loadConfig();

@@ -5,15 +5,15 @@
  * cancellation and vanished uploads are final; anything else is retried with backoff.
  */
 import type { Config } from '../config/env.js';
-import { isEngineError } from '../engine/errors.js';
+import { isEngineError } from '../contract/errors.js';
 import { compute } from '../engine/index.js';
-import type { NdArray } from '../engine/ndarray.js';
+import type { NdArray } from '../contract/ndarray.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
 import { loadArray, loadDataset, loadModelArtifacts } from '../storage/bundles.js';
 import { writeArtifacts } from '../storage/result-artifacts.js';
 import type { ChildFailure } from './child-protocol.js';
 import { injectFault } from './fault-injection.js';
-import type { JobData, JobOutcome, JobProgress } from './job-types.js';
+import type { JobData, JobOutcome, JobProgress } from '../contract/job.js';
 
 /** Progress is reported at most this often (plus the final unit). */
 const PROGRESS_INTERVAL_MS = 250;

@@ -7,11 +7,18 @@ import { Queue, type Job, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/env.js';
 import type { MetadataStore, Page } from '../storage/metadata-store.js';
-import { parseFailure, type JobData, type JobOutcome, type JobProgress } from './job-types.js';
+import {
+  JOB_STATUSES,
+  parseFailure,
+  type JobData,
+  type JobOutcome,
+  type JobProgress,
+  type JobStatus,
+  type JobView,
+} from '../contract/job.js';
 import { cancelChannel, cancelFlagKey, idempotencyKey, QUEUE_NAME } from './names.js';
 
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
+export { JOB_STATUSES, type JobStatus, type JobView };
 
 /** How long an Idempotency-Key is remembered. */
 const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -34,34 +41,6 @@ export interface JobRecord {
   cancelRequestedAt?: string;
   /** Set when a queued job was removed before it started. */
   cancelledAt?: string;
-}
-
-export interface JobView {
-  id: string;
-  status: JobStatus;
-  progress: { completed: number; total: number; fraction: number };
-  request: Record<string, unknown>;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  attempts: number;
-  cancelRequested: boolean;
-  error?: { code: string; message: string };
-  result?: {
-    method: string;
-    numParams: number;
-    backend: string;
-    summary: Record<string, unknown>;
-    timings: Record<string, number>;
-    artifacts: {
-      name: string;
-      href: string;
-      shape: number[];
-      dtype: string;
-      bytes: number;
-      sha256: string;
-    }[];
-  };
 }
 
 export class IdempotencyConflictError extends Error {

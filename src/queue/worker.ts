@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { MetadataStore } from '../storage/metadata-store.js';
 import { ChildPool, jobError } from './child-pool.js';
-import { parseFailure, type JobData, type JobOutcome } from './job-types.js';
+import { parseFailure, type JobData, type JobOutcome } from '../contract/job.js';
 import { cancelChannel, cancelFlagKey, DURATION_BUCKETS, QUEUE_NAME, statsKey } from './names.js';
 import { createWorkerRedis } from './redis.js';
 

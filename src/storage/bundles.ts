@@ -3,10 +3,10 @@
  * (checks at upload and at job submission) and the compute children (which has no Redis: everything it needs
  * is in the bundle itself).
  */
-import { parseNpy } from '../engine/data/npy.js';
-import type { NdArray } from '../engine/ndarray.js';
-import { manifestShardPaths } from '../engine/model/weights-manifest.js';
-import type { ModelArtifacts } from '../engine/types.js';
+import { parseNpy } from '../contract/data/npy.js';
+import type { NdArray } from '../contract/ndarray.js';
+import { manifestShardPaths } from '../contract/model/weights-manifest.js';
+import type { ModelArtifacts } from '../contract/types.js';
 import type { ArtifactStore } from './artifact-store.js';
 
 export const MODEL_JSON_FILE = 'model.json';

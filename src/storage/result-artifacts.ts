@@ -3,17 +3,11 @@
  * API's job view both show (one shape for both): name, shape, dtype, size and sha256 (the download's ETag).
  */
 import { createHash } from 'node:crypto';
-import { encodeNpy } from '../engine/data/npy.js';
-import type { Float32NdArray } from '../engine/ndarray.js';
+import { encodeNpy } from '../contract/data/npy.js';
+import type { ArtifactInfo } from '../contract/job.js';
+import type { Float32NdArray } from '../contract/ndarray.js';
 
-export interface ArtifactInfo {
-  name: string;
-  shape: number[];
-  dtype: 'float32';
-  bytes: number;
-  /** sha256 of the file, used as its ETag. */
-  sha256: string;
-}
+export type { ArtifactInfo };
 
 /**
  * Encodes and writes each array, in order; `afterEach` runs after every write (the worker's fault-injection point).

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { EngineError, type EngineErrorCode } from '../../src/engine/errors.js';
+import { EngineError, type EngineErrorCode } from '../../src/contract/errors.js';
 
 /** Asserts that `fn` throws an EngineError with this code, a message matching `message`, and these details. */
 export function assertEngineError(

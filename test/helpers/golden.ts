@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseNpy } from '../../src/engine/data/npy.js';
-import type { NdArray } from '../../src/engine/ndarray.js';
-import type { ComputeRequest } from '../../src/engine/types.js';
+import { parseNpy } from '../../src/contract/data/npy.js';
+import type { NdArray } from '../../src/contract/ndarray.js';
+import type { ComputeRequest } from '../../src/contract/types.js';
 
 export const GOLDEN_DIR = path.resolve(import.meta.dirname, '../fixtures/golden');
 

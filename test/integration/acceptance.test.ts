@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freePort, pingRedis } from '../../src/queue/redis-server.js';
+import { freePort, pingRedis } from '../../src/runtime/redis-server.js';
 import { loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { cliArgs } from '../helpers/cli.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../src/queue/redis-server.js';
+import { freePort } from '../../src/runtime/redis-server.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { cliArgs } from '../helpers/cli.js';
 import { startStack, type Stack } from './helpers/stack.js';

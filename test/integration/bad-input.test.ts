@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { encodeNpy } from '../../src/engine/data/npy.js';
+import { encodeNpy } from '../../src/contract/data/npy.js';
 import { GOLDEN_DIR } from '../helpers/golden.js';
 import { Client, uploadGolden, type Reply } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';

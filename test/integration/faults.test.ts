@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startRedisServer, type RedisServerHandle } from '../../src/queue/redis-server.js';
+import { startRedisServer, type RedisServerHandle } from '../../src/runtime/redis-server.js';
 import { loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';

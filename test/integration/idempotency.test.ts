@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { startRedisServer, type RedisServerHandle } from '../../src/queue/redis-server.js';
+import { startRedisServer, type RedisServerHandle } from '../../src/runtime/redis-server.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import { after, before, describe, it } from 'node:test';
 import { compute } from '../../src/engine/index.js';
-import { METHOD_NAMES, type MethodSpecInput } from '../../src/engine/spec.js';
+import { METHOD_NAMES, type MethodSpecInput } from '../../src/contract/request-schema.js';
 import { GOLDEN_DIR, loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';

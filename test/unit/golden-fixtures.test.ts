@@ -2,9 +2,9 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { parseNpy } from '../../src/engine/data/npy.js';
-import { sizeOf, toFloat64, type NdArray } from '../../src/engine/ndarray.js';
-import { lossSpecSchema, parameterSelectionSchema } from '../../src/engine/spec.js';
+import { parseNpy } from '../../src/contract/data/npy.js';
+import { sizeOf, toFloat64, type NdArray } from '../../src/contract/ndarray.js';
+import { lossSpecSchema, parameterSelectionSchema } from '../../src/contract/request-schema.js';
 
 /**
  * The golden references (test/fixtures/golden, written by generate.py in float64 PyTorch) are only worth anything if

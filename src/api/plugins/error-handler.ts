@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { isEngineError } from '../../engine/errors.js';
+import { isEngineError } from '../../contract/errors.js';
 import { isRedisUnavailableError } from '../../queue/redis.js';
 import { PROBLEM_CONTENT_TYPE, ProblemError } from '../problem.js';
 

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Piscina } from 'piscina';
-import { EngineError, type EngineErrorCode } from '../../engine/errors.js';
+import { EngineError, type EngineErrorCode } from '../../contract/errors.js';
 import { siblingEntry } from '../../runtime/entry.js';
 import { isOwnedBuffer } from '../body-buffer.js';
 import { badRequest, ProblemError } from '../problem.js';

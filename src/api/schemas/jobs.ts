@@ -1,7 +1,9 @@
 /** The job resource: the request (built from the engine's vocabulary) and the job's public view. */
 import { z } from 'zod';
-import { lossSpecSchema, methodSpecSchema, parameterSelectionSchema } from '../../engine/spec.js';
-import { JOB_STATUSES } from '../../queue/producer.js';
+import { lossSpecSchema, methodSpecSchema, parameterSelectionSchema } from '../../contract/request-schema.js';
+import { JOB_STATUSES, jobViewSchema } from '../../contract/job.js';
+
+export { jobViewSchema };
 import { paginationQuerySchema } from './common.js';
 
 const id = z
@@ -40,39 +42,3 @@ export const artifactParamsSchema = z.object({
   id: id,
   name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: 'not an artifact name' }),
 });
-
-const artifactSchema = z.object({
-  name: z.string().describe('File name, as the CLI writes it (hessian.npy, eigenvectors.npy, ...).'),
-  href: z.string(),
-  shape: z.array(z.number().int()),
-  dtype: z.string(),
-  bytes: z.number().int(),
-  sha256: z.string(),
-});
-
-export const jobViewSchema = z
-  .object({
-    id: z.string(),
-    status: z.enum(JOB_STATUSES),
-    progress: z.object({ completed: z.number(), total: z.number(), fraction: z.number() }),
-    request: z.record(z.string(), z.unknown()),
-    createdAt: z.string(),
-    startedAt: z.string().nullable(),
-    finishedAt: z.string().nullable(),
-    attempts: z.number().int(),
-    cancelRequested: z.boolean(),
-    error: z.object({ code: z.string(), message: z.string() }).optional(),
-    result: z
-      .object({
-        method: z.string(),
-        numParams: z.number().int(),
-        backend: z.string(),
-        summary: z
-          .record(z.string(), z.unknown())
-          .describe('Scalars and small arrays, including `verification`.'),
-        timings: z.record(z.string(), z.number()),
-        artifacts: z.array(artifactSchema),
-      })
-      .optional(),
-  })
-  .meta({ id: 'Job' });

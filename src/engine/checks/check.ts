@@ -8,7 +8,7 @@ import type { LinearOperator } from '../estimators/linear-operator.js';
 import type { Rng } from '../estimators/rng.js';
 import type { Curvature } from '../methods/method.js';
 import type { Objective } from '../objective.js';
-import type { VerificationCheck, VerificationCheckName } from '../types.js';
+import type { VerificationCheck, VerificationCheckName } from '../../contract/types.js';
 
 export interface CheckContext {
   objective: Objective;

@@ -6,7 +6,7 @@ import type { Objective } from '../objective.js';
 import { jacobianVectorProduct } from '../operators/ggn-operator.js';
 import { lossGradient } from '../operators/hessian-operator.js';
 import { readFloat64 } from '../tensor-io.js';
-import type { VerificationCheck } from '../types.js';
+import type { VerificationCheck } from '../../contract/types.js';
 import { judged, sci } from './check.js';
 import { compareWithDifferences, randomUnit, type DifferenceComparison } from './differences.js';
 

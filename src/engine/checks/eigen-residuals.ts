@@ -1,6 +1,6 @@
 import { axpy, norm } from '../estimators/dense-linalg.js';
 import type { LinearOperator } from '../estimators/linear-operator.js';
-import type { VerificationCheck } from '../types.js';
+import type { VerificationCheck } from '../../contract/types.js';
 import { judged, sci } from './check.js';
 
 /** What float32 products add to a residual Lanczos already bounds by tol: at most 2.5e-7 of max|θ| on the golden

@@ -1,4 +1,4 @@
-import type { VerificationCheck } from '../types.js';
+import type { VerificationCheck } from '../../contract/types.js';
 
 /**
  * The `standard_error` check of a stochastic estimate: it reports the estimate's uncertainty, never judges it,

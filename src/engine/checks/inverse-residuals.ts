@@ -1,6 +1,6 @@
 import { axpy, norm } from '../estimators/dense-linalg.js';
 import type { LinearOperator } from '../estimators/linear-operator.js';
-import type { VerificationCheck } from '../types.js';
+import type { VerificationCheck } from '../../contract/types.js';
 import { judged, sci } from './check.js';
 
 /** What float32 products add to the residual CG's recurrence bounds by tol: the true residual drifts from the

@@ -5,7 +5,7 @@ import type { Objective } from '../objective.js';
 import { vectorJacobianProduct } from '../operators/ggn-operator.js';
 import { lossGradient } from '../operators/hessian-operator.js';
 import { readFloat64 } from '../tensor-io.js';
-import type { VerificationCheck } from '../types.js';
+import type { VerificationCheck } from '../../contract/types.js';
 import { judged, sci, type CheckContext } from './check.js';
 import { compareWithDifferences, randomUnit } from './differences.js';
 

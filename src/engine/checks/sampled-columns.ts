@@ -1,6 +1,6 @@
 import { norm } from '../estimators/dense-linalg.js';
 import type { LinearOperator } from '../estimators/linear-operator.js';
-import type { VerificationCheck } from '../types.js';
+import type { VerificationCheck } from '../../contract/types.js';
 import { judged, sci } from './check.js';
 
 /** Columns a dense result is checked on. */

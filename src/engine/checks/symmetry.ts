@@ -1,4 +1,4 @@
-import type { VerificationCheck } from '../types.js';
+import type { VerificationCheck } from '../../contract/types.js';
 import { judged, sci } from './check.js';
 
 /** Symmetry residual ‖A − Aᵀ‖_F/‖A‖_F accepted for a dense result assembled column by column in float32. */

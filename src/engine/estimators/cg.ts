@@ -9,6 +9,7 @@
  * from any meaningful solution, so CG stops there and says so: Hessians of non-convex losses are often
  * indefinite, and a silent wrong "inverse" is worse than none.
  */
+import { defaultCgIterations } from '../../contract/defaults.js';
 import { applyOperator, shiftedOperator, type LinearOperator } from './linear-operator.js';
 import { axpy, dot, norm } from './dense-linalg.js';
 import { checkInteger, checkPositive, checkVector } from './options.js';
@@ -44,11 +45,6 @@ export interface CgResult {
   curvatureAlongDirection?: number;
   /** Why CG stopped without converging. */
   message?: string;
-}
-
-/** CG iterations when none are asked for: 10·n, capped at 10 000. */
-export function defaultCgIterations(n: number): number {
-  return Math.min(10 * n, 10000);
 }
 
 /**

@@ -14,7 +14,8 @@
  * latest block's extreme Ritz values have converged and could not improve the wanted set, i.e. are not
  * strictly beyond the k-th wanted value; otherwise a repeated wanted eigenvalue could be missed.
  */
-import { EngineError } from '../errors.js';
+import { defaultLanczosSteps } from '../../contract/defaults.js';
+import { EngineError } from '../../contract/errors.js';
 import { applyOperator, type LinearOperator } from './linear-operator.js';
 import { axpy, norm, scale, symmetricTridiagonalEigen, tridiagonalEigenRows } from './dense-linalg.js';
 import { LanczosProcess } from './lanczos-process.js';
@@ -66,11 +67,6 @@ export interface LanczosEigsResult {
   ritzScale: number;
   /** Restarts after breakdowns (invariant Krylov subspaces). */
   restarts: number;
-}
-
-/** Lanczos steps when none are asked for: min(n, max(2k + 20, 40)), enough for k extreme pairs in practice. */
-export function defaultLanczosSteps(n: number, k: number): number {
-  return Math.min(n, Math.max(2 * k + 20, 40));
 }
 
 /**

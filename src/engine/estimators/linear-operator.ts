@@ -3,7 +3,7 @@
  * products v ↦ A·v (as in curvlinops). Hessian, GGN and Fisher operators, dense test matrices and shifted or
  * scaled variants all satisfy it, so an estimator never knows which curvature it is estimating.
  */
-import { EngineError } from '../errors.js';
+import { EngineError } from '../../contract/errors.js';
 
 /**
  * A symmetric linear operator of size n. `matvec` is async because each product may be a TF.js computation;

@@ -1,5 +1,5 @@
 /** Checks of estimator options shared by the estimators (internal; not re-exported). */
-import { EngineError } from '../errors.js';
+import { EngineError } from '../../contract/errors.js';
 import type { LinearOperator } from './linear-operator.js';
 
 /** @throws EngineError('invalid_method') unless `value` is an integer in [min, max]. */

@@ -1,4 +1,4 @@
-import type { LossSpec } from '../spec.js';
+import type { LossSpec } from '../../contract/request-schema.js';
 import { binaryCrossentropy } from './binary-crossentropy.js';
 import { categoricalCrossentropy } from './categorical-crossentropy.js';
 import { huber } from './huber.js';

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { FinalActivation } from '../model/forward.js';
-import type { LossSpec } from '../spec.js';
+import type { LossSpec } from '../../contract/request-schema.js';
 
 export type { FinalActivation };
 

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LossSpec } from '../spec.js';
+import type { LossSpec } from '../../contract/request-schema.js';
 
 /**
  * Keras reduction of per-element losses: each example's loss is the mean over the last axis; `mean` averages

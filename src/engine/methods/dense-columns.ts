@@ -3,7 +3,7 @@ import { randomUnit } from '../checks/differences.js';
 import { EXACT_COLUMN_TOLERANCE, SAMPLED_COLUMNS, sampledColumnsCheck } from '../checks/sampled-columns.js';
 import type { LinearOperator } from '../estimators/linear-operator.js';
 import type { Rng } from '../estimators/rng.js';
-import type { ParamLayout } from '../types.js';
+import type { ParamLayout } from '../../contract/types.js';
 import type { Curvature, MethodOutput } from './method.js';
 
 export type Blocks = 'full' | 'layer' | 'weight';

@@ -1,7 +1,7 @@
 import { eigenResidualCheck } from '../checks/eigen-residuals.js';
 import { lanczosEigs } from '../estimators/lanczos.js';
 import type { Method, SpecOf } from './method.js';
-import { stackRows } from './vectors.js';
+import { stackRows } from '../../contract/vectors.js';
 
 /**
  * k extreme eigenpairs by Lanczos with full reorthogonalization (largest algebraic by default, or smallest, or

@@ -2,7 +2,7 @@ import { sampleIndices } from '../checks/check.js';
 import { SAMPLED_COLUMNS, sampledColumnsCheck } from '../checks/sampled-columns.js';
 import { lossGradient } from '../operators/hessian-operator.js';
 import { symmetrize, symmetryResidual } from './dense-columns.js';
-import { guardDense } from './guards.js';
+import { guardDense } from '../../contract/guards.js';
 import type { Method, SpecOf } from './method.js';
 
 /** ε_float32^(1/3): balances O(h²) truncation against O(ε/h) rounding for central differences. */

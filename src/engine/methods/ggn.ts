@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
 import { readFloat32 } from '../tensor-io.js';
 import { blockIds, denseChecks, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
-import { guardDense, prefersExplicitJacobian } from './guards.js';
+import { guardDense, prefersExplicitJacobian } from '../../contract/guards.js';
 import type { Method, MethodContext, SpecOf } from './method.js';
 
 /** Whether the explicit Jacobian is cheaper than P operator products (see `prefersExplicitJacobian`). */

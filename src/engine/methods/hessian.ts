@@ -1,5 +1,5 @@
 import { blockIds, denseChecks, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
-import { guardDense } from './guards.js';
+import { guardDense } from '../../contract/guards.js';
 import type { Method, SpecOf } from './method.js';
 
 /**

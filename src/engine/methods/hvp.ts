@@ -1,6 +1,6 @@
 import { norm } from '../estimators/dense-linalg.js';
 import type { Method, MethodContext, MethodOutput, SpecOf } from './method.js';
-import { stackRows } from './vectors.js';
+import { stackRows } from '../../contract/vectors.js';
 
 /** k products; the first is checked against central differences along its own vector (product check). */
 async function products(

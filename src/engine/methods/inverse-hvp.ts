@@ -1,7 +1,7 @@
 import { inverseResidualCheck } from '../checks/inverse-residuals.js';
 import { conjugateGradient } from '../estimators/cg.js';
 import type { Method, SpecOf } from './method.js';
-import { stackRows } from './vectors.js';
+import { stackRows } from '../../contract/vectors.js';
 
 /**
  * Solves (A + δI) x = b for each given b by conjugate gradients (A = H or G), reporting the residual and the

@@ -2,11 +2,11 @@ import type { CheckContext } from '../checks/check.js';
 import type { ClaimedProduct } from '../checks/product.js';
 import type { LinearOperator } from '../estimators/linear-operator.js';
 import type { Rng } from '../estimators/rng.js';
-import type { Float32NdArray } from '../ndarray.js';
+import type { Float32NdArray } from '../../contract/ndarray.js';
 import type { Objective } from '../objective.js';
 import type { Progress } from '../progress.js';
-import type { MethodSpec } from '../spec.js';
-import type { VerificationCheck } from '../types.js';
+import type { MethodSpec } from '../../contract/request-schema.js';
+import type { VerificationCheck } from '../../contract/types.js';
 
 export type Curvature = 'hessian' | 'ggn';
 

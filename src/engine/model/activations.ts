@@ -5,7 +5,7 @@
  * row maximum read from the data as a constant, so no max op enters the tape.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ActivationName } from './activation-names.js';
+import type { ActivationName } from '../../contract/model/activation-names.js';
 
 const SELU_ALPHA = 1.6732632423543772848170429916717;
 const SELU_SCALE = 1.0507009873554804934193349852946;

@@ -6,11 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { take } from '../autodiff/take.js';
-import { EngineError } from '../errors.js';
-import { sizeOf } from '../ndarray.js';
+import { EngineError } from '../../contract/errors.js';
+import { sizeOf } from '../../contract/ndarray.js';
 import { applyActivation } from './activations.js';
-import type { ActivationName } from './activation-names.js';
-import type { LayerSpec, ParsedModel } from './model-spec.js';
+import type { ActivationName } from '../../contract/model/activation-names.js';
+import type { LayerSpec, ParsedModel } from '../../contract/model/parsed-model.js';
 import {
   convPatchIndices,
   maxPoolArgmax,
@@ -18,7 +18,7 @@ import {
   windowCounts,
   type WindowGeometry,
   type WindowTemplate,
-} from './window-indices.js';
+} from '../../contract/model/window-indices.js';
 
 export type FinalActivation = 'softmax' | 'sigmoid' | 'linear';
 

@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GOLDEN_DIR } from '../../helpers/golden.js';
-import { parseNpy } from '../../../src/engine/data/npy.js';
-import type { NdArray } from '../../../src/engine/ndarray.js';
+import { parseNpy } from '../../../src/contract/data/npy.js';
+import type { NdArray } from '../../../src/contract/ndarray.js';
 
 export interface Reply<T = any> {
   status: number;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parseNpy } from '../../../src/engine/data/npy.js';
+import { parseNpy } from '../../../src/contract/data/npy.js';
 import { cliArgs } from '../../helpers/cli.js';
 import { GOLDEN_DIR, loadGoldenCase, relativeError } from '../../helpers/golden.js';
 

@@ -1,7 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { checkBatch, checkTokenIds, type BatchCheckRequest } from '../../../src/engine/data/batch-checks.js';
-import type { NdArray } from '../../../src/engine/ndarray.js';
+import {
+  checkBatch,
+  checkTokenIds,
+  type BatchCheckRequest,
+} from '../../../src/contract/data/batch-checks.js';
+import type { NdArray } from '../../../src/contract/ndarray.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 
 const f32 = (shape: number[], values?: number[]): NdArray => ({

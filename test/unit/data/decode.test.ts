@@ -7,7 +7,7 @@ import {
   decodeBatchFromFiles,
   decodeBatchFromJson,
   decodeBatchFromNpz,
-} from '../../../src/engine/data/decode.js';
+} from '../../../src/contract/data/decode.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npy/generate.py and test/fixtures/npz/generate.py. */

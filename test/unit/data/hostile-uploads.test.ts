@@ -11,11 +11,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { constants, crc32, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { decodeArrayFile, decodeBatchFromJson } from '../../../src/engine/data/decode.js';
-import { parseJsonArray } from '../../../src/engine/data/json-array.js';
-import { encodeNpy, parseNpy } from '../../../src/engine/data/npy.js';
-import { parseNpz } from '../../../src/engine/data/npz.js';
-import { EngineError, type EngineErrorCode } from '../../../src/engine/errors.js';
+import { decodeArrayFile, decodeBatchFromJson } from '../../../src/contract/data/decode.js';
+import { parseJsonArray } from '../../../src/contract/data/json-array.js';
+import { encodeNpy, parseNpy } from '../../../src/contract/data/npy.js';
+import { parseNpz } from '../../../src/contract/data/npz.js';
+import { EngineError, type EngineErrorCode } from '../../../src/contract/errors.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 import { buildZip as writeZip } from '../../helpers/zip.js';
 

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseJsonArray } from '../../../src/engine/data/json-array.js';
-import { EngineError } from '../../../src/engine/errors.js';
+import { parseJsonArray } from '../../../src/contract/data/json-array.js';
+import { EngineError } from '../../../src/contract/errors.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 
 const assertInvalidArray = (fn: () => unknown, message: RegExp) =>

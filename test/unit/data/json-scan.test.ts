@@ -1,9 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseJsonArray, type JsonArrayOptions } from '../../../src/engine/data/json-array.js';
-import { scanJsonArray, scanJsonArrays, type JsonScanOptions } from '../../../src/engine/data/json-scan.js';
-import { EngineError } from '../../../src/engine/errors.js';
-import type { NdArray } from '../../../src/engine/ndarray.js';
+import { parseJsonArray, type JsonArrayOptions } from '../../../src/contract/data/json-array.js';
+import { scanJsonArray, scanJsonArrays, type JsonScanOptions } from '../../../src/contract/data/json-scan.js';
+import { EngineError } from '../../../src/contract/errors.js';
+import type { NdArray } from '../../../src/contract/ndarray.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 
 type Dtype = JsonArrayOptions['dtype'];

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { encodeNpy, encodeNpyParts, parseNpy } from '../../../src/engine/data/npy.js';
-import type { DType, NdArray, TypedArray } from '../../../src/engine/ndarray.js';
+import { encodeNpy, encodeNpyParts, parseNpy } from '../../../src/contract/data/npy.js';
+import type { DType, NdArray, TypedArray } from '../../../src/contract/ndarray.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npy/generate.py. */

@@ -2,8 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
-import { encodeNpy } from '../../../src/engine/data/npy.js';
-import { parseNpz } from '../../../src/engine/data/npz.js';
+import { encodeNpy } from '../../../src/contract/data/npy.js';
+import { parseNpz } from '../../../src/contract/data/npz.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npz/generate.py. */

@@ -15,7 +15,7 @@ import type { Redis } from 'ioredis';
 import { buildServer } from '../../../src/api/server.js';
 import { loadConfig } from '../../../src/config/env.js';
 import { initBackend } from '../../../src/engine/backend.js';
-import { EngineError } from '../../../src/engine/errors.js';
+import { EngineError } from '../../../src/contract/errors.js';
 import { createApiRedis } from '../../../src/queue/redis.js';
 import { listWorkers, startHeartbeat, type WorkerInfo } from '../../../src/queue/worker-registry.js';
 import { cliArgs } from '../../helpers/cli.js';

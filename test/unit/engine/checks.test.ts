@@ -19,8 +19,8 @@ import { createRng } from '../../../src/engine/estimators/rng.js';
 import { buildObjective, type Objective } from '../../../src/engine/objective.js';
 import { ggnOperator } from '../../../src/engine/operators/ggn-operator.js';
 import { hessianOperator } from '../../../src/engine/operators/hessian-operator.js';
-import { prepareRequest } from '../../../src/engine/request.js';
-import type { VerificationCheck } from '../../../src/engine/types.js';
+import { prepareRequest } from '../../../src/contract/request.js';
+import type { VerificationCheck } from '../../../src/contract/types.js';
 import { summarizeChecks } from '../../../src/engine/verification.js';
 import { loadGoldenCase } from '../../helpers/golden.js';
 

@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src/engine/backend.js';
 import { compute } from '../../../src/engine/compute.js';
-import type { NdArray } from '../../../src/engine/ndarray.js';
-import type { ModelArtifacts } from '../../../src/engine/types.js';
+import type { NdArray } from '../../../src/contract/ndarray.js';
+import type { ModelArtifacts } from '../../../src/contract/types.js';
 import { relativeError } from '../../helpers/golden.js';
 import { random, randomizeWeights, toArtifacts, uniform } from '../model/helpers.js';
 

@@ -16,11 +16,11 @@ import { before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src/engine/backend.js';
 import { compute } from '../../../src/engine/compute.js';
-import { EngineError } from '../../../src/engine/errors.js';
+import { EngineError } from '../../../src/contract/errors.js';
 import { FD_COLUMN_TOLERANCE } from '../../../src/engine/methods/finite-difference.js';
-import type { Float32NdArray } from '../../../src/engine/ndarray.js';
-import { METHOD_NAMES, type MethodName, type MethodSpecInput } from '../../../src/engine/spec.js';
-import type { ComputeResult } from '../../../src/engine/types.js';
+import type { Float32NdArray } from '../../../src/contract/ndarray.js';
+import { METHOD_NAMES, type MethodName, type MethodSpecInput } from '../../../src/contract/request-schema.js';
+import type { ComputeResult } from '../../../src/contract/types.js';
 import { loadGoldenCase, matvec, relativeError } from '../../helpers/golden.js';
 import { jacobiEigen } from '../../helpers/reference-eigen.js';
 

@@ -8,7 +8,7 @@ import { initBackend } from '../../../src/engine/backend.js';
 import { createRng } from '../../../src/engine/estimators/rng.js';
 import { buildObjective } from '../../../src/engine/objective.js';
 import { hessianOperator } from '../../../src/engine/operators/hessian-operator.js';
-import { prepareRequest } from '../../../src/engine/request.js';
+import { prepareRequest } from '../../../src/contract/request.js';
 import { directionalCheck } from '../../../src/engine/verification.js';
 import { loadGoldenCase } from '../../helpers/golden.js';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EngineError } from '../../../src/engine/errors.js';
+import { EngineError } from '../../../src/contract/errors.js';
 import { dot, norm } from '../../../src/engine/estimators/dense-linalg.js';
 import { jacobiEigen } from '../../helpers/reference-eigen.js';
 import { lanczosEigs, type EigenWhich } from '../../../src/engine/estimators/lanczos.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { EngineError } from '../../../src/engine/errors.js';
+import { EngineError } from '../../../src/contract/errors.js';
 import { denseOperator } from '../../../src/engine/estimators/linear-operator.js';
 import { createRng } from '../../../src/engine/estimators/rng.js';
 import { stochasticLanczosQuadrature } from '../../../src/engine/estimators/slq.js';

@@ -5,8 +5,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import { registerSecondOrderGradients } from '../../../src/engine/autodiff/register-all.js';
 import { applyActivation } from '../../../src/engine/model/activations.js';
 import { buildForward } from '../../../src/engine/model/forward.js';
-import { parseModel } from '../../../src/engine/model/parse.js';
-import type { ModelArtifacts } from '../../../src/engine/types.js';
+import { parseModel } from '../../../src/contract/model/parse.js';
+import type { ModelArtifacts } from '../../../src/contract/types.js';
 import { loadWithTfjs, random, toArtifacts, uniform } from './helpers.js';
 import { buildCaseArtifacts, MODEL_CASES, type ModelCase } from './model-cases.js';
 

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { registerSecondOrderGradients } from '../../../src/engine/autodiff/register-all.js';
-import { parseNpy } from '../../../src/engine/data/npy.js';
+import { parseNpy } from '../../../src/contract/data/npy.js';
 import { applyActivation } from '../../../src/engine/model/activations.js';
 import { buildForward } from '../../../src/engine/model/forward.js';
-import { parseModel } from '../../../src/engine/model/parse.js';
-import { toFloat64 } from '../../../src/engine/ndarray.js';
+import { parseModel } from '../../../src/contract/model/parse.js';
+import { toFloat64 } from '../../../src/contract/ndarray.js';
 
 /** The Python-generated golden models (test/fixtures/golden) must parse, lay out θ as the references do, and run. */
 const GOLDEN = new URL('../../fixtures/golden/', import.meta.url);

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ModelArtifacts } from '../../../src/engine/types.js';
+import type { ModelArtifacts } from '../../../src/contract/types.js';
 
 /** Deterministic uniform [0, 1) numbers (mulberry32), so every test draws the same weights and inputs. */
 export function random(seed: number): () => number {

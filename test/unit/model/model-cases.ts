@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { ModelArtifacts } from '../../../src/engine/types.js';
+import type { ModelArtifacts } from '../../../src/contract/types.js';
 import { randomizeWeights, toArtifacts } from './helpers.js';
 
 /** Small TF.js models covering every supported layer, option and activation, each with its per-example input. */

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { UnrecoverableError } from 'bullmq';
 import { pino } from 'pino';
 import { ChildPool, type ChildPoolOptions } from '../../../src/queue/child-pool.js';
-import type { JobData, JobProgress } from '../../../src/queue/job-types.js';
+import type { JobData, JobProgress } from '../../../src/contract/job.js';
 
 const FAKE = fileURLToPath(new URL('./fake-compute-child.js', import.meta.url));
 const pools: ChildPool[] = [];

@@ -1,7 +1,7 @@
 /** /v1/jobs: submit (checked before queuing, idempotent), poll, list, cancel, download artifacts. */
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { isEngineError } from '../../../engine/errors.js';
+import { isEngineError } from '../../../contract/errors.js';
 import { IdempotencyConflictError, IdempotencyInFlightError } from '../../../queue/producer.js';
 import { badRequest, notFound, ProblemError } from '../../problem.js';
 import { commonProblems, idParamsSchema, pageOf, problemSchema } from '../../schemas/common.js';

@@ -1,6 +1,6 @@
 import { EngineError } from './errors.js';
-import type { ParsedModel } from './model/model-spec.js';
-import type { ParameterSelection } from './spec.js';
+import type { ParsedModel } from './model/parsed-model.js';
+import type { ParameterSelection } from './request-schema.js';
 import type { ParamLayout } from './types.js';
 
 /** Resolves `include` (weight or layer names) to the selected trainable weights, in model order. */

@@ -3,7 +3,7 @@
  * pooling are computed as gathers (`take`) plus matMul/sum because TF.js's conv and pooling gradients are not
  * differentiable again. Index −1 marks padding (`take` reads it as 0).
  */
-import type { Padding } from './model-spec.js';
+import type { Padding } from './parsed-model.js';
 
 export interface WindowGeometry {
   height: number;

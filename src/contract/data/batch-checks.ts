@@ -4,7 +4,7 @@
  */
 import { EngineError } from '../errors.js';
 import { elementAt, type NdArray } from '../ndarray.js';
-import type { LossSpec } from '../spec.js';
+import type { LossSpec } from '../request-schema.js';
 import { formatPosition, formatShape, unravelIndex } from './positions.js';
 
 /** A model dimension: a size, or null where the model accepts any size (always so for the batch axis). */

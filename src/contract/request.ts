@@ -5,18 +5,11 @@
 import type { z } from 'zod';
 import { checkBatch, checkTokenIds } from './data/batch-checks.js';
 import { EngineError, type EngineErrorCode } from './errors.js';
-import { defaultCgIterations } from './estimators/cg.js';
-import { defaultLanczosSteps } from './estimators/lanczos.js';
-import {
-  denseBytes,
-  guardBytes,
-  guardDense,
-  jacobianBytes,
-  prefersExplicitJacobian,
-} from './methods/guards.js';
-import { requestVectors } from './methods/vectors.js';
+import { defaultCgIterations, defaultLanczosSteps } from './defaults.js';
+import { denseBytes, guardBytes, guardDense, jacobianBytes, prefersExplicitJacobian } from './guards.js';
+import { requestVectors } from './vectors.js';
 import { parseModel } from './model/parse.js';
-import type { ParsedModel } from './model/model-spec.js';
+import type { ParsedModel } from './model/parsed-model.js';
 import { selectParameters } from './parameters.js';
 import {
   DENSE_METHODS,
@@ -26,7 +19,7 @@ import {
   type LossSpec,
   type MethodSpec,
   type ParameterSelection,
-} from './spec.js';
+} from './request-schema.js';
 import type { ComputeRequest, ParamLayout } from './types.js';
 
 /** Default limit for one dense result: 2 GiB (P ≈ 23 000). */

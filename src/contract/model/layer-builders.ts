@@ -5,7 +5,7 @@
 import { EngineError } from '../errors.js';
 import { sizeOf } from '../ndarray.js';
 import { normalizeActivation } from './activation-names.js';
-import type { LayerOp, Padding, Shape } from './model-spec.js';
+import type { LayerOp, Padding, Shape } from './parsed-model.js';
 import type { RawLayer } from './topology.js';
 import { windowOutputLength } from './window-indices.js';
 

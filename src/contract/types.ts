@@ -1,5 +1,5 @@
 import type { Float32NdArray, NdArray } from './ndarray.js';
-import type { LossSpecInput, MethodSpecInput, ParameterSelection } from './spec.js';
+import type { LossSpecInput, MethodSpecInput, ParameterSelection } from './request-schema.js';
 
 /** A TF.js Layers artifact held in memory: the parsed (or raw) model.json and its shard files by manifest path. */
 export interface ModelArtifacts {

@@ -1,4 +1,4 @@
-import { EngineError } from '../errors.js';
+import { EngineError } from './errors.js';
 
 const GiB = 1024 ** 3;
 
@@ -32,7 +32,8 @@ export function guardDense(numParams: number, limit: number): void {
     `A dense ${numParams}×${numParams} float32 matrix`,
     denseBytes(numParams),
     limit,
-    'Select fewer parameters (parameters.include), use blocks, or an operator method (hvp, diagonal, eigen, trace).',
+    // Not "use blocks": a block-diagonal result is still stored as the full P×P matrix.
+    'Select fewer parameters (parameters.include), or use an operator method (hvp, diagonal, eigen, trace).',
   );
 }
 

@@ -5,8 +5,8 @@
 import { EngineError } from '../errors.js';
 import { sizeOf } from '../ndarray.js';
 import type { ModelArtifacts, ParamLayout } from '../types.js';
-import { buildLayer, type WeightDecl } from './layer-specs.js';
-import type { LayerSpec, ParsedModel, Shape, WeightTensor } from './model-spec.js';
+import { buildLayer, type WeightDecl } from './layer-builders.js';
+import type { LayerSpec, ParsedModel, Shape, WeightTensor } from './parsed-model.js';
 import { readTopology, type RawLayer } from './topology.js';
 import { decodeWeightsManifest, type ManifestWeight } from './weights-manifest.js';
 

@@ -1,5 +1,5 @@
-import { EngineError } from '../errors.js';
-import { toFloat64, type NdArray } from '../ndarray.js';
+import { EngineError } from './errors.js';
+import { toFloat64, type NdArray } from './ndarray.js';
 
 /**
  * The k vectors of length P a product or solve applies to: a k×P (or P) array from the request, else inline rows.
