@@ -4,12 +4,11 @@
  * exit. The engine never runs in this process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { buildServer } from '../api/server.js';
-import { ConfigError, loadConfig, type Config } from '../config/env.js';
 import { findOnPath, pingRedis, startRedisServer, type RedisServerHandle } from '../runtime/redis-server.js';
 import { siblingEntry } from '../runtime/entry.js';
+import { commandPrologue } from './prologue.js';
 import { startSweeper } from '../storage/sweeper.js';
 
 const HELP = `usage: hessian serve [--embedded] [--port N] [--host H]
@@ -25,40 +24,19 @@ MAX_UPLOAD_BYTES, MAX_DENSE_PARAMS, LOG_LEVEL, ...; see docs/service.md).
 const MAIN = siblingEntry(import.meta.url, './main');
 
 export async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        embedded: { type: 'boolean', default: false },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`hessian serve: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(HELP);
-    return 0;
-  }
-  let config: Readonly<Config>;
-  try {
-    config = loadConfig({
-      ...process.env,
-      ...(args.port ? { PORT: args.port } : {}),
-      ...(args.host ? { HOST: args.host } : {}),
-    });
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`hessian serve: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
+  const start = commandPrologue(
+    'serve',
+    argv,
+    { embedded: { type: 'boolean', default: false }, port: { type: 'string' }, host: { type: 'string' } },
+    HELP,
+    (v) => ({
+      ...(v.port ? { PORT: String(v.port) } : {}),
+      ...(v.host ? { HOST: String(v.host) } : {}),
+    }),
+  );
+  if ('exitCode' in start) return start.exitCode;
+  const args = start.values;
+  let config = start.config;
   const logger = pino({ level: config.logLevel, base: { role: 'api', pid: process.pid } });
 
   let privateRedis: RedisServerHandle | undefined;

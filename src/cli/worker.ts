@@ -1,11 +1,10 @@
 /** `hessian worker`: one worker process consuming the job queue until SIGTERM / SIGINT. */
-import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ConfigError, loadConfig } from '../config/env.js';
 import { probeBackend } from '../queue/backend-probe.js';
 import { createApiRedis } from '../queue/redis.js';
 import { startWorker } from '../queue/worker.js';
 import { describeThisWorker, startHeartbeat } from '../queue/worker-registry.js';
+import { commandPrologue } from './prologue.js';
 
 const HELP = `usage: hessian worker [--heartbeat-file PATH]
 
@@ -21,34 +20,10 @@ logs the backend and device, and registers itself in Redis so the API's /readyz 
   --heartbeat-file PATH   renew this file's mtime after each heartbeat to Redis (for container health checks)`;
 
 export async function main(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        'heartbeat-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-      strict: true,
-    }).values;
-  } catch (e) {
-    console.error(`hessian worker: ${(e as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (args.help) {
-    console.log(HELP);
-    return 0;
-  }
-  let config;
-  try {
-    config = loadConfig();
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`hessian worker: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
+  const start = commandPrologue('worker', argv, { 'heartbeat-file': { type: 'string' } }, HELP);
+  if ('exitCode' in start) return start.exitCode;
+  const args = start.values;
+  const config = start.config;
   const logger = pino({ level: config.logLevel, base: { role: 'worker', pid: process.pid } });
   let backend;
   try {
@@ -69,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
   registryRedis.on('error', () => undefined);
   const info = describeThisWorker(backend, config.workerConcurrency);
   const heartbeat = await startHeartbeat(registryRedis, config.queuePrefix, info, {
-    file: args['heartbeat-file'],
+    file: args['heartbeat-file'] as string | undefined,
     onError: (err) => logger.warn({ err: err.message }, 'worker heartbeat to Redis failed'),
   });
   logger.info({ workerId: info.id }, 'worker registered');

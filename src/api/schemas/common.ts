@@ -54,3 +54,15 @@ export const commonProblems = {
   401: problemSchema,
   503: problemSchema,
 } as const;
+
+/** The responses of an upload route: 201 stored, 200 already stored by this key, or the upload's problems. */
+export function uploadResponses<S extends z.ZodTypeAny>(record: S) {
+  return {
+    200: record,
+    201: record,
+    413: problemSchema,
+    415: problemSchema,
+    422: problemSchema,
+    ...commonProblems,
+  };
+}

@@ -112,3 +112,28 @@ export function denseChecks(
     ],
   };
 }
+
+/**
+ * The output of a dense curvature method: the raw matrix's asymmetry reported, the matrix symmetrized (in place),
+ * stored as `<curvature>.npy`, and checked by {@link denseChecks}.
+ */
+export function denseOutput(
+  matrix: Float32Array,
+  options: { curvature: Curvature; ids: Int32Array; blocks: string; algorithm: string; reference?: string },
+): MethodOutput {
+  const n = options.ids.length;
+  const residual = symmetryResidual(matrix, n);
+  symmetrize(matrix, n);
+  return {
+    summary: { blocks: options.blocks, algorithm: options.algorithm, symmetrized: true },
+    arrays: { [`${options.curvature}.npy`]: { dtype: 'float32', shape: [n, n], data: matrix } },
+    symmetryResidual: residual,
+    curvature: options.curvature,
+    ...denseChecks(matrix, {
+      curvature: options.curvature,
+      ids: options.ids,
+      full: options.blocks === 'full',
+      reference: options.reference,
+    }),
+  };
+}

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
 import { readFloat32 } from '../tensor-io.js';
-import { blockIds, denseChecks, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
+import { blockIds, denseFromColumns, denseOutput } from './dense-columns.js';
 import { guardDense, prefersExplicitJacobian } from '../../contract/guards.js';
 import type { Method, MethodContext, SpecOf } from './method.js';
 
@@ -54,18 +54,11 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
     ctx.progress.plan(n);
     matrix = await denseFromColumns(ctx.operator('ggn'), ids);
   }
-  const residual = symmetryResidual(matrix, n);
-  symmetrize(matrix, n);
-  return {
-    summary: { blocks: spec.blocks, algorithm, symmetrized: true },
-    arrays: { 'ggn.npy': { dtype: 'float32', shape: [n, n], data: matrix } },
-    symmetryResidual: residual,
+  return denseOutput(matrix, {
     curvature: 'ggn',
-    ...denseChecks(matrix, {
-      curvature: 'ggn',
-      ids,
-      full: spec.blocks === 'full',
-      reference: algorithm === 'explicit-jacobian' ? ' (GGN-vector products, not the Jacobian)' : '',
-    }),
-  };
+    ids,
+    blocks: spec.blocks,
+    algorithm,
+    reference: algorithm === 'explicit-jacobian' ? ' (GGN-vector products, not the Jacobian)' : '',
+  });
 };

@@ -1,4 +1,4 @@
-import { blockIds, denseChecks, denseFromColumns, symmetrize, symmetryResidual } from './dense-columns.js';
+import { blockIds, denseFromColumns, denseOutput } from './dense-columns.js';
 import { guardDense } from '../../contract/guards.js';
 import type { Method, SpecOf } from './method.js';
 
@@ -13,17 +13,5 @@ export const hessian: Method<SpecOf<'hessian'>> = async (ctx, spec) => {
   ctx.progress.plan(n);
   const ids = blockIds(ctx.objective.layout, spec.blocks);
   const matrix = await denseFromColumns(ctx.operator('hessian'), ids);
-  const residual = symmetryResidual(matrix, n);
-  symmetrize(matrix, n);
-  return {
-    summary: { blocks: spec.blocks, algorithm: 'hvp-columns', symmetrized: true },
-    arrays: { 'hessian.npy': { dtype: 'float32', shape: [n, n], data: matrix } },
-    symmetryResidual: residual,
-    curvature: 'hessian',
-    ...denseChecks(matrix, {
-      curvature: 'hessian',
-      ids,
-      full: spec.blocks === 'full',
-    }),
-  };
+  return denseOutput(matrix, { curvature: 'hessian', ids, blocks: spec.blocks, algorithm: 'hvp-columns' });
 };

@@ -1,11 +1,9 @@
 /** /v1/arrays: standalone arrays, e.g. the vectors of hvp / ggnvp / inverse_hvp jobs. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { registerCollectionReads } from './upload-collection.js';
-import { acceptRawJson, passThroughValidator, rawBody } from './raw-json.js';
-import { readParts } from '../../multipart.js';
-import { badRequest } from '../../problem.js';
+import { registerCollectionReads, replyStored } from './upload-collection.js';
+import { acceptRawJson, decodeDualUpload, passThroughValidator } from './raw-json.js';
 import { arrayJsonBodySchema, arraySchema } from '../../schemas/arrays.js';
-import { commonProblems, problemSchema } from '../../schemas/common.js';
+import { uploadResponses } from '../../schemas/common.js';
 import type { ArrayInfo, PreparedBundle } from '../../upload-tasks.js';
 import { storeArray } from '../../uploads.js';
 
@@ -23,31 +21,18 @@ const arrays: FastifyPluginAsyncZod = async (app) => {
           'multipart/form-data with one `array` part (.npy), or a JSON body `{data: [[...], ...]}`.',
         consumes: ['application/json', 'multipart/form-data'],
         body: arrayJsonBodySchema.nullish(),
-        response: {
-          200: arraySchema,
-          201: arraySchema,
-          413: problemSchema,
-          415: problemSchema,
-          422: problemSchema,
-          ...commonProblems,
-        },
+        response: uploadResponses(arraySchema),
       },
       validatorCompiler: passThroughValidator,
     },
     async (request, reply) => {
-      const maxBytes = svc.config.maxUploadBytes;
-      let prepared: PreparedBundle<ArrayInfo>;
-      if (request.isMultipart()) {
-        const parts = await readParts(request, ['array'], maxBytes);
-        prepared = await app.decoder.run({ kind: 'array-parts', parts, maxBytes });
-      } else {
-        const body = rawBody(request.body);
-        if (!body) throw badRequest('invalid_upload', 'send a JSON body {"data": [[...], ...]}');
-        prepared = await app.decoder.run({ kind: 'array-json', body, maxBytes });
-      }
-      const { record, created } = await storeArray(svc, request.principal, prepared);
-      void reply.code(created ? 201 : 200).header('location', `/v1/arrays/${record.id}`);
-      return record;
+      const prepared = await decodeDualUpload<PreparedBundle<ArrayInfo>>(app, request, {
+        parts: ['array'],
+        multipartTask: 'array-parts',
+        jsonTask: 'array-json',
+        jsonShape: '{"data": [[...], ...]}',
+      });
+      return replyStored(reply, 'arrays', await storeArray(svc, request.principal, prepared));
     },
   );
 

@@ -1,10 +1,8 @@
 /** /v1/datasets: upload (multipart .npy pair or .npz, or JSON), get, list, delete. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { registerCollectionReads } from './upload-collection.js';
-import { acceptRawJson, passThroughValidator, rawBody } from './raw-json.js';
-import { readParts } from '../../multipart.js';
-import { badRequest } from '../../problem.js';
-import { commonProblems, problemSchema } from '../../schemas/common.js';
+import { registerCollectionReads, replyStored } from './upload-collection.js';
+import { acceptRawJson, decodeDualUpload, passThroughValidator } from './raw-json.js';
+import { uploadResponses } from '../../schemas/common.js';
 import { datasetJsonBodySchema, datasetSchema } from '../../schemas/datasets.js';
 import type { DatasetInfo, PreparedBundle } from '../../upload-tasks.js';
 import { storeDataset } from '../../uploads.js';
@@ -25,31 +23,18 @@ const datasets: FastifyPluginAsyncZod = async (app) => {
           'Identical content gives the same id (200).',
         consumes: ['application/json', 'multipart/form-data'],
         body: datasetJsonBodySchema.nullish(),
-        response: {
-          200: datasetSchema,
-          201: datasetSchema,
-          413: problemSchema,
-          415: problemSchema,
-          422: problemSchema,
-          ...commonProblems,
-        },
+        response: uploadResponses(datasetSchema),
       },
       validatorCompiler: passThroughValidator,
     },
     async (request, reply) => {
-      const maxBytes = svc.config.maxUploadBytes;
-      let prepared: PreparedBundle<DatasetInfo>;
-      if (request.isMultipart()) {
-        const parts = await readParts(request, ['inputs', 'targets', 'npz'], maxBytes);
-        prepared = await app.decoder.run({ kind: 'dataset-parts', parts, maxBytes });
-      } else {
-        const body = rawBody(request.body);
-        if (!body) throw badRequest('invalid_upload', 'send a JSON body {"inputs": [...], "targets": [...]}');
-        prepared = await app.decoder.run({ kind: 'dataset-json', body, maxBytes });
-      }
-      const { record, created } = await storeDataset(svc, request.principal, prepared);
-      void reply.code(created ? 201 : 200).header('location', `/v1/datasets/${record.id}`);
-      return record;
+      const prepared = await decodeDualUpload<PreparedBundle<DatasetInfo>>(app, request, {
+        parts: ['inputs', 'targets', 'npz'],
+        multipartTask: 'dataset-parts',
+        jsonTask: 'dataset-json',
+        jsonShape: '{"inputs": [...], "targets": [...]}',
+      });
+      return replyStored(reply, 'datasets', await storeDataset(svc, request.principal, prepared));
     },
   );
 

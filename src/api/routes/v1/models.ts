@@ -1,8 +1,8 @@
 /** /v1/models: upload (multipart), get, list, delete. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { registerCollectionReads } from './upload-collection.js';
+import { registerCollectionReads, replyStored } from './upload-collection.js';
 import { readParts } from '../../multipart.js';
-import { commonProblems, problemSchema } from '../../schemas/common.js';
+import { uploadResponses } from '../../schemas/common.js';
 import { modelSchema } from '../../schemas/models.js';
 import type { ModelInfo, PreparedBundle } from '../../upload-tasks.js';
 import { storeModel } from '../../uploads.js';
@@ -20,22 +20,13 @@ const models: FastifyPluginAsyncZod = async (app) => {
           'multipart/form-data: one `model` part holding model.json and one `weights` part per shard, named as in ' +
           "the manifest's `paths`. The model is parsed and checked now. Identical bytes give the same id (200).",
         consumes: ['multipart/form-data'],
-        response: {
-          200: modelSchema,
-          201: modelSchema,
-          413: problemSchema,
-          415: problemSchema,
-          422: problemSchema,
-          ...commonProblems,
-        },
+        response: uploadResponses(modelSchema),
       },
     },
     async (request, reply) => {
       const parts = await readParts(request, ['model', 'weights'], svc.config.maxUploadBytes);
       const prepared = await app.decoder.run<PreparedBundle<ModelInfo>>({ kind: 'model', parts });
-      const { record, created } = await storeModel(svc, request.principal, prepared);
-      void reply.code(created ? 201 : 200).header('location', `/v1/models/${record.id}`);
-      return record;
+      return replyStored(reply, 'models', await storeModel(svc, request.principal, prepared));
     },
   );
 

@@ -7,7 +7,9 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { ByteSink, declaredLength } from '../../body-buffer.js';
-import { ProblemError } from '../../problem.js';
+import { readParts } from '../../multipart.js';
+import { badRequest, ProblemError } from '../../problem.js';
+import type { TaskResult } from '../../upload-tasks.js';
 
 /** Registers, in the calling plugin's scope only, a JSON parser that hands the route the body's bytes. */
 export function acceptRawJson(app: FastifyInstance, bodyLimit: number): void {
@@ -39,4 +41,30 @@ export const passThroughValidator: FastifySchemaCompiler<unknown> = () => (data)
 /** The raw body of a request made with {@link acceptRawJson}, or undefined for an empty/other body. */
 export function rawBody(body: unknown): Uint8Array | undefined {
   return body instanceof Uint8Array && body.byteLength > 0 ? body : undefined;
+}
+
+/** What an upload route that accepts multipart parts or a JSON body hands to the decoding thread. */
+export interface DualUpload {
+  /** The multipart part names the route accepts. */
+  parts: readonly string[];
+  multipartTask: 'dataset-parts' | 'array-parts';
+  jsonTask: 'dataset-json' | 'array-json';
+  /** The JSON body's shape, for the error when it is missing. */
+  jsonShape: string;
+}
+
+/** Reads a multipart or raw-JSON upload and decodes and checks it in a decoding thread. */
+export async function decodeDualUpload<T extends TaskResult>(
+  app: FastifyInstance,
+  request: FastifyRequest,
+  spec: DualUpload,
+): Promise<T> {
+  const maxBytes = app.svc.config.maxUploadBytes;
+  if (request.isMultipart()) {
+    const parts = await readParts(request, spec.parts, maxBytes);
+    return app.decoder.run<T>({ kind: spec.multipartTask, parts, maxBytes });
+  }
+  const body = rawBody(request.body);
+  if (!body) throw badRequest('invalid_upload', `send a JSON body ${spec.jsonShape}`);
+  return app.decoder.run<T>({ kind: spec.jsonTask, body, maxBytes });
 }

@@ -3,6 +3,7 @@
  * delete (record and files), each limited to the caller's own uploads (anyone else's id is a 404). Upload routes
  * differ per collection and stay in their own files.
  */
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { BundleKind } from '../../../storage/artifact-store.js';
@@ -83,4 +84,14 @@ export function registerCollectionReads(
       return reply.code(204).send(null);
     },
   );
+}
+
+/** Answers an upload: 201 and its Location when stored now, 200 when the caller had already stored the same bytes. */
+export function replyStored<T extends { id: string }>(
+  reply: FastifyReply,
+  kind: BundleKind,
+  { record, created }: { record: T; created: boolean },
+): T {
+  void reply.code(created ? 201 : 200).header('location', `/v1/${kind}/${record.id}`);
+  return record;
 }
