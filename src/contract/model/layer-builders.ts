@@ -229,9 +229,7 @@ const batchNorm: Builder = (layer, inputs, trainable) => {
   const center = bool(layer, 'center', true);
   const scale = bool(layer, 'scale', true);
   const dim = [input[axis - 1]];
-  const weights: WeightDecl[] = [];
-  if (scale) weights.push({ name: 'gamma', shape: dim, trainable });
-  if (center) weights.push({ name: 'beta', shape: dim, trainable });
+  const weights = scaleAndShift(scale, center, dim, trainable);
   weights.push({ name: 'moving_mean', shape: dim, trainable: false });
   weights.push({ name: 'moving_variance', shape: dim, trainable: false });
   return {
@@ -240,6 +238,14 @@ const batchNorm: Builder = (layer, inputs, trainable) => {
     weights,
   };
 };
+
+/** A normalisation layer's learned scale (gamma) and shift (beta), in Keras's weight order. */
+function scaleAndShift(scale: boolean, center: boolean, shape: number[], trainable: boolean): WeightDecl[] {
+  const weights: WeightDecl[] = [];
+  if (scale) weights.push({ name: 'gamma', shape, trainable });
+  if (center) weights.push({ name: 'beta', shape, trainable });
+  return weights;
+}
 
 const layerNorm: Builder = (layer, inputs, trainable) => {
   const input = one(layer, inputs);
@@ -250,13 +256,10 @@ const layerNorm: Builder = (layer, inputs, trainable) => {
   const center = bool(layer, 'center', true);
   const scale = bool(layer, 'scale', true);
   const paramShape = axes.map((a) => input[a - 1]);
-  const weights: WeightDecl[] = [];
-  if (scale) weights.push({ name: 'gamma', shape: paramShape, trainable });
-  if (center) weights.push({ name: 'beta', shape: paramShape, trainable });
   return {
     op: { kind: 'layer_norm', axes, epsilon: num(layer, 'epsilon', 1e-3), center, scale },
     outputShape: input,
-    weights,
+    weights: scaleAndShift(scale, center, paramShape, trainable),
   };
 };
 

@@ -1,15 +1,19 @@
 /**
- * Upload routes that accept a JSON body of (possibly very large) nested arrays take it as raw bytes instead of
- * letting Fastify's JSON parser build an object tree on the event loop: the bytes go to a decoding thread that
- * scans them straight into typed arrays (`engine/data/json-scan.ts`). The zod body schema stays on the route for
- * the OpenAPI document; validation is the scanner's job there.
+ * Upload routes taking multipart parts or a JSON body (datasets, arrays). A JSON body of (possibly very large) nested
+ * arrays is taken as raw bytes instead of letting Fastify's JSON parser build an object tree on the event loop: the
+ * bytes go to a decoding thread that scans them straight into typed arrays (`contract/data/json-scan.ts`). The zod
+ * body schema stays on the route for the OpenAPI document; validation is the scanner's job there.
  */
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest, FastifySchemaCompiler } from 'fastify';
 import { ByteSink, declaredLength } from '../../body-buffer.js';
 import { readParts } from '../../multipart.js';
 import { badRequest, ProblemError } from '../../problem.js';
-import type { TaskResult } from '../../upload-tasks.js';
+import type { z } from 'zod';
+import type { BundleKind } from '../../../storage/artifact-store.js';
+import { uploadResponses } from '../../schemas/common.js';
+import type { ArrayInfo, DatasetInfo, ModelInfo, PreparedBundle, TaskResult } from '../../upload-tasks.js';
+import { replyStored } from './upload-collection.js';
 
 /** Registers, in the calling plugin's scope only, a JSON parser that hands the route the body's bytes. */
 export function acceptRawJson(app: FastifyInstance, bodyLimit: number): void {
@@ -67,4 +71,44 @@ export async function decodeDualUpload<T extends TaskResult>(
   const body = rawBody(request.body);
   if (!body) throw badRequest('invalid_upload', `send a JSON body ${spec.jsonShape}`);
   return app.decoder.run<T>({ kind: spec.jsonTask, body, maxBytes });
+}
+
+/**
+ * Registers `POST /<kind>` taking multipart parts or a raw JSON body: the route, its documented body and responses,
+ * decoding in a thread, storing for the caller, 201/200.
+ */
+export function registerDualUpload<
+  Info extends ModelInfo | DatasetInfo | ArrayInfo,
+  R extends { id: string },
+>(
+  app: FastifyInstance,
+  options: {
+    kind: BundleKind;
+    summary: string;
+    description: string;
+    jsonBody: z.ZodTypeAny;
+    record: z.ZodTypeAny;
+    upload: DualUpload;
+    store: (prepared: PreparedBundle<Info>, owner: string) => Promise<{ record: R; created: boolean }>;
+  },
+): void {
+  acceptRawJson(app, app.svc.config.maxUploadBytes);
+  app.post(
+    `/${options.kind}`,
+    {
+      schema: {
+        tags: [options.kind],
+        summary: options.summary,
+        description: options.description,
+        consumes: ['application/json', 'multipart/form-data'],
+        body: options.jsonBody.nullish(),
+        response: uploadResponses(options.record),
+      },
+      validatorCompiler: passThroughValidator,
+    },
+    async (request, reply) => {
+      const prepared = await decodeDualUpload<PreparedBundle<Info>>(app, request, options.upload);
+      return replyStored(reply, options.kind, await options.store(prepared, request.principal));
+    },
+  );
 }
