@@ -3,6 +3,15 @@ import { z } from 'zod';
 import type { LossSpec, MethodSpec, ParameterSelection } from './request-schema.js';
 import type { Verification } from './types.js';
 
+/**
+ * What a BullMQ job carries: only the job's id (and its method's name, for logs and the dashboard). The job itself
+ * (`JobData`) has one copy, in its record, which the worker reads when it takes the job.
+ */
+export interface QueuedJob {
+  jobId: string;
+  method: string;
+}
+
 export interface JobData {
   jobId: string;
   modelId: string;

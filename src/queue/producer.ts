@@ -15,6 +15,7 @@ import {
   type JobProgress,
   type JobStatus,
   type JobView,
+  type QueuedJob,
 } from '../contract/job.js';
 import { cancelChannel, cancelFlagKey, idempotencyKey, QUEUE_NAME } from './names.js';
 
@@ -35,8 +36,7 @@ export interface JobRecord {
   createdAt: string;
   /** Set once BullMQ holds the job; a record without it is repaired (queued) by an idempotent retry. */
   queuedAt?: string;
-  /** The request as the client sent it after validation and defaults. */
-  request: Record<string, unknown>;
+  /** The job as it runs (the request normalised before queuing): its only copy; BullMQ carries just the id. */
   data: JobData;
   cancelRequestedAt?: string;
   /** Set when a queued job was removed before it started. */
@@ -56,17 +56,23 @@ export class IdempotencyInFlightError extends Error {
   }
 }
 
+/** The request a job view shows: the job as it runs, with the defaults filled in before queuing. */
+function requestOf(data: JobData): Record<string, unknown> {
+  const { jobId: _jobId, ...request } = data;
+  return request;
+}
+
 const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
 
 export class JobProducer {
-  readonly queue: Queue<JobData, JobOutcome>;
+  readonly queue: Queue<QueuedJob, JobOutcome>;
 
   constructor(
     private readonly redis: Redis,
     private readonly meta: MetadataStore,
     private readonly config: Readonly<Config>,
   ) {
-    this.queue = new Queue<JobData, JobOutcome>(QUEUE_NAME, {
+    this.queue = new Queue<QueuedJob, JobOutcome>(QUEUE_NAME, {
       connection: redis,
       prefix: config.queuePrefix,
     });
@@ -84,23 +90,21 @@ export class JobProducer {
    * queues it then (BullMQ ignores a second add of the same job id), so a key never points at a job that never runs.
    */
   async submit(
-    build: (jobId: string) => { request: Record<string, unknown>; data: Omit<JobData, 'jobId'> },
+    data: Omit<JobData, 'jobId'>,
     opts: { owner: string; idempotency?: { key: string } },
   ): Promise<{ record: JobRecord; created: boolean }> {
     const jobId = randomUUID();
-    const { request, data } = build(jobId);
     const record: JobRecord = {
       id: jobId,
       owner: opts.owner,
       createdAt: new Date().toISOString(),
-      request,
       data: { ...data, jobId },
     };
     if (!opts.idempotency) {
       await this.enqueue(record, undefined);
       return { record, created: true };
     }
-    const fingerprint = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    const fingerprint = createHash('sha256').update(JSON.stringify(data)).digest('hex');
     const hashed = createHash('sha256').update(`${opts.owner}\n${opts.idempotency.key}`).digest('hex');
     const key = idempotencyKey(this.config.queuePrefix, hashed);
     const claim = JSON.stringify({ jobId, fingerprint, at: Date.now() });
@@ -129,7 +133,8 @@ export class JobProducer {
   private async enqueue(record: JobRecord, idempotencyKeyName: string | undefined): Promise<void> {
     try {
       await this.meta.put('jobs', record, 0);
-      await this.queue.add(record.data.method.name, record.data, {
+      const queued: QueuedJob = { jobId: record.id, method: record.data.method.name };
+      await this.queue.add(queued.method, queued, {
         jobId: record.id,
         attempts: this.config.jobAttempts,
         backoff: { type: 'exponential', delay: 1000 },
@@ -167,13 +172,13 @@ export class JobProducer {
     // State first, then the job: a job fetched first could complete before its state is read, leaving a
     // 'completed' state with no return value yet.
     const state: JobState | 'unknown' = await this.queue.getJobState(record.id);
-    const job: Job<JobData, JobOutcome> | undefined = await this.queue.getJob(record.id);
+    const job: Job<QueuedJob, JobOutcome> | undefined = await this.queue.getJob(record.id);
     const raw = (job?.progress ?? {}) as Partial<JobProgress>;
     const view: JobView = {
       id: record.id,
       status: 'queued',
       progress: { completed: raw.completed ?? 0, total: raw.total ?? 0, fraction: 0 },
-      request: record.request,
+      request: requestOf(record.data),
       createdAt: record.createdAt,
       startedAt: iso(job?.processedOn),
       finishedAt: iso(job?.finishedOn) ?? record.cancelledAt ?? null,

@@ -8,12 +8,13 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
 import { MetadataStore } from '../storage/metadata-store.js';
 import { ChildPool, jobError } from './child-pool.js';
-import { parseFailure, type JobData, type JobOutcome } from '../contract/job.js';
+import { parseFailure, type JobOutcome, type QueuedJob } from '../contract/job.js';
+import type { JobRecord } from './producer.js';
 import { cancelChannel, cancelFlagKey, DURATION_BUCKETS, QUEUE_NAME, statsKey } from './names.js';
 import { createWorkerRedis } from './redis.js';
 
 export interface RunningWorker {
-  worker: Worker<JobData, JobOutcome>;
+  worker: Worker<QueuedJob, JobOutcome>;
   /** Lets the current jobs finish, then stops the compute children and closes every connection. */
   close(): Promise<void>;
 }
@@ -29,8 +30,9 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     logger,
   });
 
+  const meta = new MetadataStore(connection, config.queuePrefix);
   const processJob = async (
-    job: Job<JobData, JobOutcome>,
+    job: Job<QueuedJob, JobOutcome>,
     _token?: string,
     signal?: AbortSignal,
   ): Promise<JobOutcome> => {
@@ -38,9 +40,12 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     if ((await connection.exists(cancelFlagKey(config.queuePrefix, job.id!))) === 1) {
       throw jobError('cancelled', 'cancelled by request', false);
     }
+    // The job itself lives in its record (one copy); BullMQ carries only the id.
+    const record = await meta.get<JobRecord>('jobs', job.id!);
+    if (!record) throw jobError('expired', 'the job record is gone (expired or deleted)', false);
     let pending: Promise<unknown> = Promise.resolve();
     try {
-      return await pool.run(job.id!, job.data, {
+      return await pool.run(job.id!, record.data, {
         signal,
         timeoutMs: config.jobTimeoutMs,
         // Serialised so an older value never overwrites a newer one.
@@ -51,7 +56,7 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     }
   };
 
-  const worker = new Worker<JobData, JobOutcome>(QUEUE_NAME, processJob, {
+  const worker = new Worker<QueuedJob, JobOutcome>(QUEUE_NAME, processJob, {
     connection,
     prefix: config.queuePrefix,
     concurrency: config.workerConcurrency,
@@ -69,9 +74,8 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
   await subscriber.subscribe(cancelChannel(config.queuePrefix));
 
   const stats = statsKey(config.queuePrefix);
-  const meta = new MetadataStore(connection, config.queuePrefix);
   /** Counts a finished job for /metrics and starts the expiry of its record (its results are swept with it). */
-  const record = async (job: Job<JobData, JobOutcome>, outcome: string): Promise<void> => {
+  const record = async (job: Job<QueuedJob, JobOutcome>, outcome: string): Promise<void> => {
     await meta.expire('jobs', job.id!, config.resultTtlSeconds);
     const seconds = job.processedOn && job.finishedOn ? (job.finishedOn - job.processedOn) / 1000 : 0;
     const multi = connection
@@ -84,10 +88,7 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
   };
 
   worker.on('active', (job) => {
-    logger.info(
-      { jobId: job.id, method: job.data.method.name, attempt: job.attemptsMade + 1 },
-      'job started',
-    );
+    logger.info({ jobId: job.id, method: job.data.method, attempt: job.attemptsMade + 1 }, 'job started');
   });
   worker.on('completed', (job) => {
     logger.info({ jobId: job.id, ms: (job.finishedOn ?? 0) - (job.processedOn ?? 0) }, 'job succeeded');

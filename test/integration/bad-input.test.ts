@@ -247,13 +247,17 @@ describe('bad input', () => {
     assert.equal(eigen.status, 202, JSON.stringify(eigen.body));
     const redis = new Redis(stack.config.redisUrl);
     try {
-      const key = `${stack.config.queuePrefix}:hessian-jobs:${eigen.body.id}`;
-      const data = JSON.parse((await redis.hget(key, 'data'))!);
-      assert.equal(
-        data.method.maxIter,
-        Math.min(ids.numParams, 40),
-        'Lanczos steps: min(P, max(2k + 20, 40))',
-      );
+      // The job's one copy is its record; BullMQ carries only the id.
+      const recordKey = `${stack.config.queuePrefix}:svc:jobs:${eigen.body.id}`;
+      const record = JSON.parse((await redis.get(recordKey))!);
+      const steps = Math.min(ids.numParams, 40);
+      assert.equal(record.data.method.maxIter, steps, 'Lanczos steps: min(P, max(2k + 20, 40))');
+      const queuedKey = `${stack.config.queuePrefix}:hessian-jobs:${eigen.body.id}`;
+      assert.deepEqual(JSON.parse((await redis.hget(queuedKey, 'data'))!), {
+        jobId: eigen.body.id,
+        method: 'eigen',
+      });
+      assert.equal(eigen.body.request.method.maxIter, steps, 'the job view shows the request as it runs');
     } finally {
       redis.disconnect();
     }

@@ -111,18 +111,15 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       let submitted;
       try {
         submitted = await svc.jobs.submit(
-          () => ({
-            request: body as unknown as Record<string, unknown>,
-            data: {
-              modelId: body.modelId,
-              datasetId: body.datasetId,
-              vectorsId: body.vectorsId,
-              loss: body.loss,
-              method,
-              parameters: body.parameters,
-              seed: body.seed,
-            },
-          }),
+          {
+            modelId: body.modelId,
+            datasetId: body.datasetId,
+            vectorsId: body.vectorsId,
+            loss: body.loss,
+            method,
+            parameters: body.parameters,
+            seed: body.seed,
+          },
           { owner: request.principal, idempotency: idemKey ? { key: idemKey } : undefined },
         );
       } catch (err) {
