@@ -61,19 +61,24 @@ export function buildZip(entries: ZipEntry[], opts: ZipOptions = {}): Buffer {
   const withExtra = zip64 && !opts.omitZip64Extra;
   const nameOf = (e: ZipEntry) => (typeof e.name === 'string' ? Buffer.from(e.name, 'utf8') : e.name);
 
+  /** The fields the local header and the central directory entry share (APPNOTE 4.3.7 and 4.3.12). */
+  const sharedFields = (e: ZipEntry, name: Buffer) => {
+    u16(e.flags ?? 0);
+    u16(e.method ?? 0);
+    u32(0); // time, date
+    u32(e.crc);
+    u32(zip64 ? 0xffffffff : (e.compressedSize ?? e.payload.length));
+    u32(zip64 ? 0xffffffff : e.size);
+    u16(name.length);
+  };
+
   const offsets: number[] = [];
   for (const e of entries) {
     offsets.push(length);
     const name = nameOf(e);
     u32(e.localSignature ?? 0x04034b50);
     u16(zip64 ? 45 : 20);
-    u16(e.flags ?? 0);
-    u16(e.method ?? 0);
-    u32(0);
-    u32(e.crc);
-    u32(zip64 ? 0xffffffff : (e.compressedSize ?? e.payload.length));
-    u32(zip64 ? 0xffffffff : e.size);
-    u16(name.length);
+    sharedFields(e, name);
     u16(withExtra ? 20 : 0);
     put(name);
     if (withExtra) {
@@ -91,13 +96,7 @@ export function buildZip(entries: ZipEntry[], opts: ZipOptions = {}): Buffer {
     u32(0x02014b50);
     u16(zip64 ? 45 : 20);
     u16(zip64 ? 45 : 20);
-    u16(e.flags ?? 0);
-    u16(e.method ?? 0);
-    u32(0);
-    u32(e.crc);
-    u32(zip64 ? 0xffffffff : (e.compressedSize ?? e.payload.length));
-    u32(zip64 ? 0xffffffff : e.size);
-    u16(name.length);
+    sharedFields(e, name);
     u16(withExtra ? 28 : 0);
     u16(0);
     u16(0);
