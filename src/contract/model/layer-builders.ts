@@ -283,6 +283,75 @@ const activation: Builder = (layer, inputs) => ({
   weights: [],
 });
 
+/** A config number that may be absent or null (then `fallback`). */
+function optionalNum(layer: RawLayer, key: string, fallback: number | null): number | null {
+  const v = layer.config[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(layer, `config "${key}" must be a number.`);
+  return v;
+}
+
+const relu: Builder = (layer, inputs) => {
+  const maxValue = optionalNum(layer, 'max_value', null);
+  if (maxValue !== null && maxValue < 0) fail(layer, `max_value ${maxValue} must be ≥ 0.`);
+  return {
+    op: {
+      kind: 'relu',
+      negativeSlope: optionalNum(layer, 'negative_slope', 0)!,
+      maxValue,
+      threshold: optionalNum(layer, 'threshold', 0)!,
+    },
+    outputShape: one(layer, inputs),
+    weights: [],
+  };
+};
+
+/** LeakyReLU: `alpha` (Keras 2, TF.js) or `negative_slope` (Keras 3), default 0.3. */
+const leakyRelu: Builder = (layer, inputs) => ({
+  op: {
+    kind: 'relu',
+    negativeSlope: optionalNum(layer, 'negative_slope', null) ?? optionalNum(layer, 'alpha', 0.3)!,
+    maxValue: null,
+    threshold: 0,
+  },
+  outputShape: one(layer, inputs),
+  weights: [],
+});
+
+const eluLayer: Builder = (layer, inputs) => ({
+  op: { kind: 'elu', alpha: optionalNum(layer, 'alpha', 1)! },
+  outputShape: one(layer, inputs),
+  weights: [],
+});
+
+const softmaxLayer: Builder = (layer, inputs) => {
+  const input = one(layer, inputs);
+  const axis = batchAxis(layer, layer.config.axis ?? -1, input);
+  if (axis !== input.length) {
+    fail(layer, `softmax over axis ${axis} is not supported; only the last axis.`, 'unsupported_layer');
+  }
+  return { op: { kind: 'activation', activation: 'softmax' }, outputShape: input, weights: [] };
+};
+
+const prelu: Builder = (layer, inputs, trainable) => {
+  const input = one(layer, inputs);
+  const raw = layer.config.shared_axes ?? [];
+  const list = Array.isArray(raw) ? raw : [raw];
+  const sharedAxes = list.map((a) => batchAxis(layer, a, input));
+  const shape = input.map((d, i) => (sharedAxes.includes(i + 1) ? 1 : d));
+  return {
+    op: { kind: 'prelu', sharedAxes },
+    outputShape: input,
+    weights: [{ name: 'alpha', shape, trainable }],
+  };
+};
+
+const rescaling: Builder = (layer, inputs) => ({
+  op: { kind: 'rescaling', scale: num(layer, 'scale'), offset: optionalNum(layer, 'offset', 0)! },
+  outputShape: one(layer, inputs),
+  weights: [],
+});
+
 const add: Builder = (layer, inputs) => {
   if (inputs.length < 2) fail(layer, `expects at least two inputs, got ${inputs.length}.`);
   const shape = inputs[0];
@@ -292,6 +361,118 @@ const add: Builder = (layer, inputs) => {
     }
   }
   return { op: { kind: 'add' }, outputShape: shape, weights: [] };
+};
+
+const merge =
+  (mode: 'multiply' | 'subtract' | 'average' | 'maximum' | 'minimum'): Builder =>
+  (layer, inputs) => {
+    const shape = add(layer, inputs, false).outputShape;
+    if (mode === 'subtract' && inputs.length !== 2)
+      fail(layer, `expects exactly two inputs, got ${inputs.length}.`);
+    return { op: { kind: 'merge', mode }, outputShape: shape, weights: [] };
+  };
+
+/**
+ * A padding or cropping amount as [[top, bottom], [left, right]] (top/bottom 0 in 1-D), from Keras's forms: an
+ * int, a symmetric pair per axis, or a pair of pairs (1-D: an int or [left, right]).
+ */
+function amounts(
+  layer: RawLayer,
+  key: string,
+  rank: 1 | 2,
+  fallback: number,
+): [[number, number], [number, number]] {
+  const v = layer.config[key] ?? fallback;
+  const ok = (e: unknown): e is number => Number.isInteger(e) && (e as number) >= 0;
+  const pairOf = (e: unknown): [number, number] | undefined => {
+    if (ok(e)) return [e, e];
+    if (Array.isArray(e) && e.length === 2 && e.every(ok)) return [e[0], e[1]];
+    return undefined;
+  };
+  if (rank === 1) {
+    const p = pairOf(v);
+    if (p) return [[0, 0], p];
+  } else {
+    if (ok(v))
+      return [
+        [v, v],
+        [v, v],
+      ];
+    if (Array.isArray(v) && v.length === 2) {
+      const [h, w] = [pairOf(v[0]), pairOf(v[1])];
+      if (h && w) return [h, w];
+    }
+  }
+  return fail(layer, `config "${key}" ${JSON.stringify(v)} is invalid.`);
+}
+
+const zeroPadding =
+  (rank: 1 | 2): Builder =>
+  (layer, inputs) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D padding`);
+    channelsLast(layer);
+    const padding = amounts(layer, 'padding', rank, 1);
+    const out = [...input];
+    if (rank === 2) out[0] += padding[0][0] + padding[0][1];
+    out[rank - 1] += padding[1][0] + padding[1][1];
+    return { op: { kind: 'zero_padding', rank, padding }, outputShape: out, weights: [] };
+  };
+
+const cropping =
+  (rank: 1 | 2): Builder =>
+  (layer, inputs) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D cropping`);
+    channelsLast(layer);
+    const crop = amounts(layer, 'cropping', rank, rank === 1 ? 1 : 0);
+    const out = [...input];
+    if (rank === 2) out[0] -= crop[0][0] + crop[0][1];
+    out[rank - 1] -= crop[1][0] + crop[1][1];
+    if (out.some((d) => d < 1)) fail(layer, `cropping leaves nothing of the input [${input.join(', ')}].`);
+    return { op: { kind: 'cropping', rank, cropping: crop }, outputShape: out, weights: [] };
+  };
+
+const upSampling =
+  (rank: 1 | 2): Builder =>
+  (layer, inputs) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D upsampling`);
+    channelsLast(layer);
+    const interpolation = layer.config.interpolation ?? 'nearest';
+    if (interpolation !== 'nearest') {
+      fail(
+        layer,
+        `interpolation "${String(interpolation)}" is not supported; only nearest.`,
+        'unsupported_layer',
+      );
+    }
+    const size = rank === 1 ? pair(layer, 'size', 1, 2) : pair(layer, 'size', 2, 2);
+    const out =
+      rank === 1 ? [input[0] * size[1], input[1]] : [input[0] * size[0], input[1] * size[1], input[2]];
+    return { op: { kind: 'upsampling', rank, size }, outputShape: out, weights: [] };
+  };
+
+const permute: Builder = (layer, inputs) => {
+  const input = one(layer, inputs);
+  const dims = layer.config.dims;
+  const sorted = Array.isArray(dims) ? [...dims].sort((a, b) => a - b) : [];
+  if (!Array.isArray(dims) || dims.length !== input.length || sorted.some((d, i) => d !== i + 1)) {
+    fail(layer, `dims ${JSON.stringify(dims)} is not a permutation of 1..${input.length}.`);
+  }
+  return {
+    op: { kind: 'permute', dims: dims as number[] },
+    outputShape: (dims as number[]).map((d) => input[d - 1]),
+    weights: [],
+  };
+};
+
+const repeatVector: Builder = (layer, inputs) => {
+  const input = one(layer, inputs);
+  rankOf(layer, input, 1, 'a 1-D (features)');
+  const n = num(layer, 'n');
+  if (!Number.isInteger(n) || n < 1) fail(layer, `n ${n} must be a positive integer.`);
+  return { op: { kind: 'repeat_vector', n }, outputShape: [n, input[0]], weights: [] };
 };
 
 const concatenate: Builder = (layer, inputs) => {
@@ -333,7 +514,26 @@ const BUILDERS: Record<string, Builder> = {
   LayerNormalization: layerNorm,
   Embedding: embedding,
   Activation: activation,
+  ReLU: relu,
+  LeakyReLU: leakyRelu,
+  ELU: eluLayer,
+  Softmax: softmaxLayer,
+  PReLU: prelu,
+  Rescaling: rescaling,
   Add: add,
+  Multiply: merge('multiply'),
+  Subtract: merge('subtract'),
+  Average: merge('average'),
+  Maximum: merge('maximum'),
+  Minimum: merge('minimum'),
+  ZeroPadding1D: zeroPadding(1),
+  ZeroPadding2D: zeroPadding(2),
+  Cropping1D: cropping(1),
+  Cropping2D: cropping(2),
+  UpSampling1D: upSampling(1),
+  UpSampling2D: upSampling(2),
+  Permute: permute,
+  RepeatVector: repeatVector,
   Concatenate: concatenate,
 };
 

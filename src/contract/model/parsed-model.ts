@@ -44,7 +44,31 @@ export type LayerOp =
   | { kind: 'layer_norm'; axes: number[]; epsilon: number; center: boolean; scale: boolean }
   | { kind: 'embedding'; inputDim: number; outputDim: number }
   | { kind: 'activation'; activation: ActivationName }
+  /**
+   * Keras `relu` with options (ReLU and LeakyReLU layers): x above `threshold` (else 0), clipped to
+   * [0, maxValue] when maxValue is set, minus negativeSlope · relu(threshold − x).
+   */
+  | { kind: 'relu'; negativeSlope: number; maxValue: number | null; threshold: number }
+  /** ELU layer: x for x > 0, alpha · (exp(x) − 1) otherwise. */
+  | { kind: 'elu'; alpha: number }
+  /** PReLU: relu(x) − alpha · relu(−x), trainable `alpha` of the input shape with `sharedAxes` (batch-counted) of size 1. */
+  | { kind: 'prelu'; sharedAxes: number[] }
+  /** Rescaling: x · scale + offset. */
+  | { kind: 'rescaling'; scale: number; offset: number }
   | { kind: 'add' }
+  /** Elementwise merge of inputs of one shape: product, difference (two inputs), mean, maximum or minimum. */
+  | { kind: 'merge'; mode: 'multiply' | 'subtract' | 'average' | 'maximum' | 'minimum' }
+  /**
+   * Index-only layers, per example (channels_last; 1-D layers have height 1 as convolutions do): zero padding and
+   * cropping by [[top, bottom], [left, right]], nearest-neighbour upsampling by [height, width].
+   */
+  | { kind: 'zero_padding'; rank: 1 | 2; padding: [[number, number], [number, number]] }
+  | { kind: 'cropping'; rank: 1 | 2; cropping: [[number, number], [number, number]] }
+  | { kind: 'upsampling'; rank: 1 | 2; size: [number, number] }
+  /** Permute: output axis i (of the example, 0-based) is input axis dims[i] − 1 (Keras's 1-based dims). */
+  | { kind: 'permute'; dims: number[] }
+  /** RepeatVector: [features] → [n, features]. */
+  | { kind: 'repeat_vector'; n: number }
   /** `axis` counts the batch axis (≥ 1). */
   | { kind: 'concatenate'; axis: number };
 

@@ -45,7 +45,7 @@ export function logSoftmax(z: tf.Tensor): tf.Tensor {
 }
 
 /** exp(min(x, 0)) − 1 without evaluating exp at large positive x (an unused branch there would poison gradients). */
-const expm1OfNegativePart = (x: tf.Tensor) => tf.sub(tf.exp(tf.neg(tf.relu(tf.neg(x)))), 1);
+export const expm1OfNegativePart = (x: tf.Tensor) => tf.sub(tf.exp(tf.neg(tf.relu(tf.neg(x)))), 1);
 
 /**
  * Applies an activation with TF.js Layers semantics (hard_sigmoid = clip(0.2x + 0.5, 0, 1), gelu in its exact

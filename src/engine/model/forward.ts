@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { take } from '../autodiff/take.js';
 import { EngineError } from '../../contract/errors.js';
 import { sizeOf } from '../../contract/ndarray.js';
-import { applyActivation } from './activations.js';
+import { applyActivation, expm1OfNegativePart } from './activations.js';
 import type { ActivationName } from '../../contract/model/activation-names.js';
 import type { LayerSpec, ParsedModel } from '../../contract/model/parsed-model.js';
 import {
@@ -75,6 +75,96 @@ function geometry(layer: LayerOf<'conv'> | LayerOf<'pool'>, input: number[]): Wi
   return { height, width, channels, strides: layer.strides, padding: layer.padding, ...window };
 }
 
+/** 1 where x > threshold, else 0, read from the current values: a constant, so no comparison enters the tape. */
+function aboveMask(x: tf.Tensor, threshold: number): tf.Tensor {
+  const values = x.dataSync();
+  const mask = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) mask[i] = values[i] > threshold ? 1 : 0;
+  return tf.tensor(mask, x.shape);
+}
+
+/**
+ * Keras `relu(x, negative_slope, max_value, threshold)` from relu/minimum and a constant mask: x above the
+ * threshold (else 0), clipped to [0, max_value], minus negative_slope · relu(threshold − x).
+ */
+function reluLayer(layer: LayerOf<'relu'>, x: tf.Tensor): tf.Tensor {
+  const { negativeSlope, maxValue, threshold } = layer;
+  let y = threshold === 0 ? tf.relu(x) : tf.mul(x, aboveMask(x, threshold));
+  if (maxValue !== null) y = tf.minimum(tf.relu(y), maxValue);
+  if (negativeSlope !== 0) y = tf.sub(y, tf.mul(negativeSlope, tf.relu(tf.sub(threshold, x))));
+  return y;
+}
+
+/**
+ * For an index-only layer, the flat input position (per example) each output element reads, or −1 for a zero:
+ * `source` maps an output multi-index to an input multi-index (or null).
+ */
+function exampleIndexMap(
+  inShape: number[],
+  outShape: number[],
+  source: (out: number[]) => number[] | null,
+): Int32Array {
+  const size = sizeOf(outShape);
+  const map = new Int32Array(size);
+  const out = new Array<number>(outShape.length).fill(0);
+  for (let j = 0; j < size; j++) {
+    const from = source(out);
+    let flat = -1;
+    if (from && from.every((v, i) => v >= 0 && v < inShape[i])) {
+      flat = 0;
+      for (let i = 0; i < inShape.length; i++) flat = flat * inShape[i] + from[i];
+    }
+    map[j] = flat;
+    for (let i = outShape.length - 1; i >= 0; i--) {
+      if (++out[i] < outShape[i]) break;
+      out[i] = 0;
+    }
+  }
+  return map;
+}
+
+type IndexLayer = LayerOf<'zero_padding' | 'cropping' | 'upsampling' | 'permute' | 'repeat_vector'>;
+
+/** The output → input map of an index-only layer; spatial layers see 1-D inputs as height 1. */
+function indexLayerMap(layer: IndexLayer): Int32Array {
+  const input = layer.inputShapes[0];
+  const spatial = (f: (hw: [number, number]) => [number, number]) => {
+    const lift = (s: number[]) =>
+      layer.kind !== 'permute' && layer.kind !== 'repeat_vector' && layer.rank === 1 ? [1, ...s] : s;
+    return exampleIndexMap(lift(input), lift(layer.outputShape), (o) => [...f([o[0], o[1]]), o[2]]);
+  };
+  switch (layer.kind) {
+    case 'zero_padding':
+      return spatial(([h, w]) => [h - layer.padding[0][0], w - layer.padding[1][0]]);
+    case 'cropping':
+      return spatial(([h, w]) => [h + layer.cropping[0][0], w + layer.cropping[1][0]]);
+    case 'upsampling':
+      return spatial(([h, w]) => [Math.floor(h / layer.size[0]), Math.floor(w / layer.size[1])]);
+    case 'permute':
+      return exampleIndexMap(input, layer.outputShape, (o) => {
+        const from = new Array<number>(o.length);
+        layer.dims.forEach((d, i) => (from[d - 1] = o[i]));
+        return from;
+      });
+    case 'repeat_vector':
+      return exampleIndexMap(input, layer.outputShape, (o) => [o[1]]);
+  }
+}
+
+/** Elementwise maximum (or minimum) of several tensors as Σ mask_k · x_k, the masks chosen from current values. */
+function extremum(inputs: tf.Tensor[], mode: 'maximum' | 'minimum'): tf.Tensor {
+  const values = inputs.map((t) => t.dataSync());
+  const masks = inputs.map(() => new Float32Array(values[0].length));
+  for (let i = 0; i < values[0].length; i++) {
+    let best = 0;
+    for (let k = 1; k < values.length; k++) {
+      if (mode === 'maximum' ? values[k][i] > values[best][i] : values[k][i] < values[best][i]) best = k;
+    }
+    masks[best][i] = 1;
+  }
+  return inputs.map((t, k) => tf.mul(t, tf.tensor(masks[k], t.shape))).reduce((sum, t) => tf.add(sum, t));
+}
+
 function outputShapeOf(layer: LayerSpec, batch: number): number[] {
   return [batch, ...layer.outputShape];
 }
@@ -86,6 +176,8 @@ function outputShapeOf(layer: LayerSpec, batch: number): number[] {
  */
 export function buildForward(model: ParsedModel): Forward {
   const cache = new IndexCache();
+  /** Per-example output → input maps of the index-only layers (padding, cropping, upsampling, ...). */
+  const indexMaps = new Map<string, Int32Array>();
   const { activation: last, layer: lastLayer } = model.finalActivation;
   const fused: FinalActivation = last === 'softmax' || last === 'sigmoid' ? last : 'linear';
   const inputShape = model.inputShape.slice(1) as number[];
@@ -190,8 +282,50 @@ export function buildForward(model: ParsedModel): Forward {
         return embedding(layer, x, params);
       case 'activation':
         return activate(layer, layer.activation, x);
+      case 'relu':
+        return reluLayer(layer, x);
+      case 'elu':
+        return tf.add(tf.relu(x), tf.mul(layer.alpha, expm1OfNegativePart(x)));
+      case 'prelu':
+        return tf.sub(tf.relu(x), tf.mul(weight(params, layer, 'alpha'), tf.relu(tf.neg(x))));
+      case 'rescaling':
+        return tf.add(tf.mul(x, layer.scale), layer.offset);
       case 'add':
         return inputs.slice(1).reduce((sum, t) => tf.add(sum, t), x);
+      case 'merge':
+        switch (layer.mode) {
+          case 'multiply':
+            return inputs.slice(1).reduce((p, t) => tf.mul(p, t), x);
+          case 'subtract':
+            return tf.sub(x, inputs[1]);
+          case 'average':
+            return tf.div(
+              inputs.slice(1).reduce((sum, t) => tf.add(sum, t), x),
+              inputs.length,
+            );
+          default:
+            return extremum(inputs, layer.mode);
+        }
+      case 'zero_padding':
+      case 'cropping':
+      case 'upsampling':
+      case 'permute':
+      case 'repeat_vector': {
+        let perExample = indexMaps.get(layer.name);
+        if (!perExample) {
+          perExample = indexLayerMap(layer);
+          indexMaps.set(layer.name, perExample);
+        }
+        const inSize = sizeOf(layer.inputShapes[0]);
+        const indices = new Int32Array(batch * perExample.length);
+        for (let b = 0; b < batch; b++) {
+          for (let j = 0; j < perExample.length; j++) {
+            const k = perExample[j];
+            indices[b * perExample.length + j] = k < 0 ? -1 : b * inSize + k;
+          }
+        }
+        return take(x, indices, outputShapeOf(layer, batch));
+      }
       case 'concatenate':
         return tf.concat(inputs, layer.axis);
     }
