@@ -161,6 +161,123 @@ const conv =
     };
   };
 
+/**
+ * DepthwiseConv2D (`separable` false) and SeparableConv1D/2D (`separable` true): a per-channel convolution with
+ * depth_multiplier filters per input channel, followed for the separable layers by a 1×1 convolution. 1-D is 2-D
+ * with height 1; its kernels drop the height axis ([k, cin, m] and [1, cin·m, filters]).
+ */
+const depthwiseConv =
+  (separable: boolean, rank: 1 | 2 = 2): Builder =>
+  (layer, inputs, trainable) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D convolution`);
+    channelsLast(layer);
+    const pad = padding(layer);
+    const depthMultiplier = num(layer, 'depth_multiplier', 1);
+    if (!Number.isInteger(depthMultiplier) || depthMultiplier < 1) {
+      fail(layer, `depth_multiplier ${depthMultiplier} must be a positive integer.`);
+    }
+    const pointwiseFilters = separable ? num(layer, 'filters') : null;
+    if (pointwiseFilters !== null && (!Number.isInteger(pointwiseFilters) || pointwiseFilters < 1)) {
+      fail(layer, `filters ${pointwiseFilters} must be a positive integer.`);
+    }
+    const kernelSize = pair(layer, 'kernel_size', rank, null);
+    const strides = pair(layer, 'strides', rank, 1);
+    const dilation = pair(layer, 'dilation_rate', rank, 1);
+    if (strides.some((st) => st > 1) && dilation.some((d) => d > 1)) {
+      fail(
+        layer,
+        'strides > 1 together with dilation_rate > 1 is not supported (TensorFlow rejects it too).',
+      );
+    }
+    const [h, w, cin] = rank === 1 ? [1, input[0], input[1]] : input;
+    const outH = windowOutputLength(h, kernelSize[0], strides[0], dilation[0], pad);
+    const outW = windowOutputLength(w, kernelSize[1], strides[1], dilation[1], pad);
+    if (outH < 1 || outW < 1) fail(layer, `the kernel does not fit the input [${input.join(', ')}].`);
+    const useBias = bool(layer, 'use_bias', true);
+    const depth = cin * depthMultiplier;
+    const window = rank === 1 ? [kernelSize[1]] : kernelSize;
+    const weights: WeightDecl[] = [
+      { name: 'depthwise_kernel', shape: [...window, cin, depthMultiplier], trainable },
+    ];
+    if (pointwiseFilters !== null) {
+      const ones = rank === 1 ? [1] : [1, 1];
+      weights.push({ name: 'pointwise_kernel', shape: [...ones, depth, pointwiseFilters], trainable });
+    }
+    const outChannels = pointwiseFilters ?? depth;
+    if (useBias) weights.push({ name: 'bias', shape: [outChannels], trainable });
+    const activation = normalizeActivation(layer.config.activation, layer.name, layer.className);
+    return {
+      op: {
+        kind: 'depthwise_conv',
+        rank,
+        depthMultiplier,
+        pointwiseFilters,
+        kernelSize,
+        strides,
+        dilation,
+        padding: pad,
+        useBias,
+        activation,
+      },
+      outputShape: rank === 1 ? [outW, outChannels] : [outH, outW, outChannels],
+      weights,
+    };
+  };
+
+/** Keras's deconv_output_length: in·stride (same) or in·stride + max(k − stride, 0) (valid). */
+function transposedLength(input: number, k: number, stride: number, pad: Padding): number {
+  return pad === 'same' ? input * stride : input * stride + Math.max(k - stride, 0);
+}
+
+const convTranspose: Builder = (layer, inputs, trainable) => {
+  const input = one(layer, inputs);
+  rankOf(layer, input, 3, 'a 2-D convolution');
+  channelsLast(layer);
+  const pad = padding(layer);
+  const filters = num(layer, 'filters');
+  const kernelSize = pair(layer, 'kernel_size', 2, null);
+  const strides = pair(layer, 'strides', 2, 1);
+  const dilation = pair(layer, 'dilation_rate', 2, 1);
+  if (dilation.some((d) => d > 1)) {
+    fail(layer, 'dilation_rate > 1 is not supported for Conv2DTranspose.', 'unsupported_layer');
+  }
+  const outputPadding = layer.config.output_padding;
+  if (outputPadding !== undefined && outputPadding !== null) {
+    fail(layer, 'output_padding is not supported.', 'unsupported_layer');
+  }
+  const [h, w, cin] = input;
+  const useBias = bool(layer, 'use_bias', true);
+  const weights: WeightDecl[] = [{ name: 'kernel', shape: [...kernelSize, filters, cin], trainable }];
+  if (useBias) weights.push({ name: 'bias', shape: [filters], trainable });
+  const activation = normalizeActivation(layer.config.activation, layer.name, layer.className);
+  return {
+    op: { kind: 'conv_transpose', filters, kernelSize, strides, padding: pad, useBias, activation },
+    outputShape: [
+      transposedLength(h, kernelSize[0], strides[0], pad),
+      transposedLength(w, kernelSize[1], strides[1], pad),
+      filters,
+    ],
+    weights,
+  };
+};
+
+/** GlobalMaxPooling1D/2D: max pooling with one window covering the whole input. */
+const globalMaxPool =
+  (rank: 1 | 2): Builder =>
+  (layer, inputs) => {
+    const input = one(layer, inputs);
+    rankOf(layer, input, rank + 1, `a ${rank}-D global pooling`);
+    channelsLast(layer);
+    const keepDims = bool(layer, 'keepdims', false);
+    const [h, w, c] = rank === 1 ? [1, input[0], input[1]] : input;
+    return {
+      op: { kind: 'pool', mode: 'max', rank, poolSize: [h, w], strides: [h, w], padding: 'valid' },
+      outputShape: keepDims ? [...Array(rank).fill(1), c] : [c],
+      weights: [],
+    };
+  };
+
 const pool =
   (mode: 'max' | 'avg', rank: 1 | 2): Builder =>
   (layer, inputs) => {
@@ -495,6 +612,13 @@ const BUILDERS: Record<string, Builder> = {
   Dense: dense,
   Conv1D: conv(1),
   Conv2D: conv(2),
+  DepthwiseConv2D: depthwiseConv(false),
+  SeparableConv2D: depthwiseConv(true),
+  SeparableConvolution2D: depthwiseConv(true),
+  SeparableConv1D: depthwiseConv(true, 1),
+  SeparableConvolution1D: depthwiseConv(true, 1),
+  Conv2DTranspose: convTranspose,
+  Convolution2DTranspose: convTranspose,
   MaxPooling1D: pool('max', 1),
   MaxPool1D: pool('max', 1),
   MaxPooling2D: pool('max', 2),
@@ -507,6 +631,10 @@ const BUILDERS: Record<string, Builder> = {
   GlobalAvgPool1D: globalAveragePool(1),
   GlobalAveragePooling2D: globalAveragePool(2),
   GlobalAvgPool2D: globalAveragePool(2),
+  GlobalMaxPooling1D: globalMaxPool(1),
+  GlobalMaxPool1D: globalMaxPool(1),
+  GlobalMaxPooling2D: globalMaxPool(2),
+  GlobalMaxPool2D: globalMaxPool(2),
   Flatten: flatten,
   Reshape: reshape,
   ...Object.fromEntries(INFERENCE_NO_OPS.map((name) => [name, identity])),

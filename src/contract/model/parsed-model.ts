@@ -33,6 +33,34 @@ export type LayerOp =
       strides: [number, number];
       padding: Padding;
     }
+  /**
+   * DepthwiseConv2D (`pointwiseFilters` null; weights depthwise_kernel [kh, kw, cin, depthMultiplier], bias
+   * [cin·depthMultiplier]) and SeparableConv1D/2D (the depthwise step then a 1×1 convolution to `pointwiseFilters`;
+   * weights depthwise_kernel, pointwise_kernel [1, 1, cin·depthMultiplier, filters], bias [filters]; 1-D kernels
+   * without the height axis).
+   */
+  | {
+      kind: 'depthwise_conv';
+      rank: 1 | 2;
+      depthMultiplier: number;
+      pointwiseFilters: number | null;
+      kernelSize: [number, number];
+      strides: [number, number];
+      dilation: [number, number];
+      padding: Padding;
+      useBias: boolean;
+      activation: ActivationName;
+    }
+  /** Conv2DTranspose: kernel [kh, kw, filters, cin]; output (in − 1)·stride + k (valid) or in·stride (same). */
+  | {
+      kind: 'conv_transpose';
+      filters: number;
+      kernelSize: [number, number];
+      strides: [number, number];
+      padding: Padding;
+      useBias: boolean;
+      activation: ActivationName;
+    }
   | { kind: 'global_avg_pool'; rank: 1 | 2; keepDims: boolean }
   | { kind: 'flatten' }
   | { kind: 'reshape'; targetShape: Shape }

@@ -166,3 +166,46 @@ export function maxPoolArgmax(
   }
   return out;
 }
+
+/**
+ * im2col indices for a transposed convolution (Conv2DTranspose) of an NHWC input `g` to an output of
+ * `outHeight`×`outWidth`, laid out [batch, outH, outW, kh, kw, channels] (−1 where no input pixel reaches):
+ * output row oh takes input row ih through kernel row kh when oh = ih·stride + kh − padBefore, padBefore being
+ * that of the convolution from the output back to the input (TensorFlow's conv2d_transpose is its gradient).
+ * A matMul with the kernel [kh, kw, filters, cin] transposed to [kh·kw·cin, filters] is the layer.
+ */
+export function transposedConvPatchIndices(
+  g: Omit<WindowGeometry, 'dilation'>,
+  outHeight: number,
+  outWidth: number,
+  batch: number,
+): Int32Array {
+  const rows = planAxis(outHeight, g.kernel[0], g.strides[0], 1, g.padding);
+  const cols = planAxis(outWidth, g.kernel[1], g.strides[1], 1, g.padding);
+  const source = (o: number, k: number, stride: number, padBefore: number, size: number) => {
+    const t = o + padBefore - k;
+    if (t < 0 || t % stride !== 0) return -1;
+    const i = t / stride;
+    return i < size ? i : -1;
+  };
+  const c = g.channels;
+  const exampleSize = g.height * g.width * c;
+  const perExample = outHeight * outWidth * g.kernel[0] * g.kernel[1] * c;
+  const indices = new Int32Array(batch * perExample);
+  let i = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let oh = 0; oh < outHeight; oh++) {
+      for (let ow = 0; ow < outWidth; ow++) {
+        for (let kh = 0; kh < g.kernel[0]; kh++) {
+          const ih = source(oh, kh, g.strides[0], rows.padBefore, g.height);
+          for (let kw = 0; kw < g.kernel[1]; kw++) {
+            const iw = source(ow, kw, g.strides[1], cols.padBefore, g.width);
+            const base = n * exampleSize + (ih * g.width + iw) * c;
+            for (let ch = 0; ch < c; ch++) indices[i++] = ih < 0 || iw < 0 ? -1 : base + ch;
+          }
+        }
+      }
+    }
+  }
+  return indices;
+}

@@ -15,6 +15,7 @@ import {
   convPatchIndices,
   maxPoolArgmax,
   poolWindowIndices,
+  transposedConvPatchIndices,
   windowCounts,
   type WindowGeometry,
   type WindowTemplate,
@@ -66,10 +67,13 @@ function alongAxes(p: tf.Tensor, axes: number[], shape: number[]): tf.Tensor {
 }
 
 /** NHWC view of a conv/pool input: 1-D layers are 2-D with height 1. */
-function geometry(layer: LayerOf<'conv'> | LayerOf<'pool'>, input: number[]): WindowGeometry {
+function geometry(
+  layer: LayerOf<'conv'> | LayerOf<'depthwise_conv'> | LayerOf<'pool'>,
+  input: number[],
+): WindowGeometry {
   const [height, width, channels] = layer.rank === 1 ? [1, input[0], input[1]] : input;
   const window: Pick<WindowGeometry, 'kernel' | 'dilation'> =
-    layer.kind === 'conv'
+    layer.kind !== 'pool'
       ? { kernel: layer.kernelSize, dilation: layer.dilation }
       : { kernel: layer.poolSize, dilation: [1, 1] };
   return { height, width, channels, strides: layer.strides, padding: layer.padding, ...window };
@@ -196,6 +200,61 @@ export function buildForward(model: ParsedModel): Forward {
     return activate(layer, layer.activation, tf.reshape(z, outputShapeOf(layer, batch)));
   };
 
+  /**
+   * Depthwise convolution as im2col patches [pixels, kh·kw, cin, 1] times the kernel [1, kh·kw, cin, multiplier],
+   * summed over the window; SeparableConv2D then multiplies by the pointwise kernel.
+   */
+  const depthwiseConv = (
+    layer: LayerOf<'depthwise_conv'>,
+    x: tf.Tensor,
+    params: Record<string, tf.Tensor>,
+  ) => {
+    const batch = x.shape[0];
+    const g = geometry(layer, layer.inputShapes[0]);
+    const { indices, template } = cache.get(`${layer.name}|${batch}`, () => convPatchIndices(g, batch));
+    const pixels = batch * template.outHeight * template.outWidth;
+    const window = layer.kernelSize[0] * layer.kernelSize[1];
+    const m = layer.depthMultiplier;
+    const patches = take(x, indices, [pixels, window, g.channels, 1]);
+    const kernel = tf.reshape(weight(params, layer, 'depthwise_kernel'), [1, window, g.channels, m]);
+    let z = tf.reshape(tf.sum(tf.mul(patches, kernel), 1), [pixels, g.channels * m]);
+    if (layer.pointwiseFilters !== null) {
+      const pointwise = weight(params, layer, 'pointwise_kernel');
+      z = tf.matMul(z, tf.reshape(pointwise, [g.channels * m, layer.pointwiseFilters]));
+    }
+    if (layer.useBias) z = tf.add(z, weight(params, layer, 'bias'));
+    return activate(layer, layer.activation, tf.reshape(z, outputShapeOf(layer, batch)));
+  };
+
+  /** Transposed convolution as a gather of the input pixels each output pixel receives, times the kernel. */
+  const convTranspose = (
+    layer: LayerOf<'conv_transpose'>,
+    x: tf.Tensor,
+    params: Record<string, tf.Tensor>,
+  ) => {
+    const batch = x.shape[0];
+    const [height, width, channels] = layer.inputShapes[0];
+    const [outH, outW] = layer.outputShape;
+    const g = {
+      height,
+      width,
+      channels,
+      kernel: layer.kernelSize,
+      strides: layer.strides,
+      padding: layer.padding,
+    };
+    const { indices } = cache.get(`${layer.name}|${batch}`, () => ({
+      indices: transposedConvPatchIndices(g, outH, outW, batch),
+      template: { outHeight: outH, outWidth: outW, windowSize: 0, spatial: new Int32Array(0) },
+    }));
+    const depth = layer.kernelSize[0] * layer.kernelSize[1] * channels;
+    const patches = take(x, indices, [batch * outH * outW, depth]);
+    const kernel = tf.transpose(weight(params, layer, 'kernel'), [0, 1, 3, 2]);
+    let z = tf.matMul(patches, tf.reshape(kernel, [depth, layer.filters]));
+    if (layer.useBias) z = tf.add(z, weight(params, layer, 'bias'));
+    return activate(layer, layer.activation, tf.reshape(z, outputShapeOf(layer, batch)));
+  };
+
   const pool = (layer: LayerOf<'pool'>, x: tf.Tensor) => {
     const batch = x.shape[0];
     const g = geometry(layer, layer.inputShapes[0]);
@@ -265,6 +324,10 @@ export function buildForward(model: ParsedModel): Forward {
       }
       case 'conv':
         return conv(layer, x, params);
+      case 'depthwise_conv':
+        return depthwiseConv(layer, x, params);
+      case 'conv_transpose':
+        return convTranspose(layer, x, params);
       case 'pool':
         return pool(layer, x);
       case 'global_avg_pool':
