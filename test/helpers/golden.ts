@@ -72,3 +72,11 @@ export function matvec(matrix: Float64Array, v: Float64Array): Float64Array {
   }
   return out;
 }
+
+/** A golden case whose model.json layers `edit` rewrites (for options TF.js cannot load, so no golden holds). */
+export function editedGoldenCase(name: string, edit: (layers: any[]) => void): GoldenCase {
+  const c = loadGoldenCase(name);
+  const modelJson = structuredClone(c.request.model.modelJson) as any;
+  edit(modelJson.modelTopology.config.layers);
+  return { ...c, request: { ...c.request, model: { ...c.request.model, modelJson } } };
+}

@@ -100,6 +100,25 @@ function rankOf(layer: RawLayer, input: Shape, rank: number, what: string): void
   }
 }
 
+/**
+ * The window of a convolution (Conv1D/2D, DepthwiseConv2D, SeparableConv1D/2D): kernel, strides, dilation and
+ * padding read and checked, and the output size. 1-D is 2-D with height 1.
+ */
+function convWindow(layer: RawLayer, input: number[], rank: 1 | 2) {
+  const pad = padding(layer);
+  const kernelSize = pair(layer, 'kernel_size', rank, null);
+  const strides = pair(layer, 'strides', rank, 1);
+  const dilation = pair(layer, 'dilation_rate', rank, 1);
+  if (strides.some((st) => st > 1) && dilation.some((d) => d > 1)) {
+    fail(layer, 'strides > 1 together with dilation_rate > 1 is not supported (TensorFlow rejects it too).');
+  }
+  const [h, w, cin] = rank === 1 ? [1, input[0], input[1]] : input;
+  const outH = windowOutputLength(h, kernelSize[0], strides[0], dilation[0], pad);
+  const outW = windowOutputLength(w, kernelSize[1], strides[1], dilation[1], pad);
+  if (outH < 1 || outW < 1) fail(layer, `the kernel does not fit the input [${input.join(', ')}].`);
+  return { pad, kernelSize, strides, dilation, cin, outH, outW };
+}
+
 /** Resolves a possibly negative axis of a per-example shape to an axis counting the batch (≥ 1). */
 function batchAxis(layer: RawLayer, axis: unknown, input: Shape): number {
   const rank = input.length + 1;
@@ -134,21 +153,8 @@ const conv =
     channelsLast(layer);
     const groups = layer.config.groups ?? 1;
     if (groups !== 1) fail(layer, `groups=${String(groups)} is not supported (only 1).`, 'unsupported_layer');
-    const pad = padding(layer);
     const filters = num(layer, 'filters');
-    const kernelSize = pair(layer, 'kernel_size', rank, null);
-    const strides = pair(layer, 'strides', rank, 1);
-    const dilation = pair(layer, 'dilation_rate', rank, 1);
-    if (strides.some((s) => s > 1) && dilation.some((d) => d > 1)) {
-      fail(
-        layer,
-        'strides > 1 together with dilation_rate > 1 is not supported (TensorFlow rejects it too).',
-      );
-    }
-    const [h, w, cin] = rank === 1 ? [1, input[0], input[1]] : input;
-    const outH = windowOutputLength(h, kernelSize[0], strides[0], dilation[0], pad);
-    const outW = windowOutputLength(w, kernelSize[1], strides[1], dilation[1], pad);
-    if (outH < 1 || outW < 1) fail(layer, `the kernel does not fit the input [${input.join(', ')}].`);
+    const { pad, kernelSize, strides, dilation, cin, outH, outW } = convWindow(layer, input, rank);
     const useBias = bool(layer, 'use_bias', true);
     const kernelShape = rank === 1 ? [kernelSize[1], cin, filters] : [...kernelSize, cin, filters];
     const weights: WeightDecl[] = [{ name: 'kernel', shape: kernelShape, trainable }];
@@ -172,7 +178,6 @@ const depthwiseConv =
     const input = one(layer, inputs);
     rankOf(layer, input, rank + 1, `a ${rank}-D convolution`);
     channelsLast(layer);
-    const pad = padding(layer);
     const depthMultiplier = num(layer, 'depth_multiplier', 1);
     if (!Number.isInteger(depthMultiplier) || depthMultiplier < 1) {
       fail(layer, `depth_multiplier ${depthMultiplier} must be a positive integer.`);
@@ -181,19 +186,7 @@ const depthwiseConv =
     if (pointwiseFilters !== null && (!Number.isInteger(pointwiseFilters) || pointwiseFilters < 1)) {
       fail(layer, `filters ${pointwiseFilters} must be a positive integer.`);
     }
-    const kernelSize = pair(layer, 'kernel_size', rank, null);
-    const strides = pair(layer, 'strides', rank, 1);
-    const dilation = pair(layer, 'dilation_rate', rank, 1);
-    if (strides.some((st) => st > 1) && dilation.some((d) => d > 1)) {
-      fail(
-        layer,
-        'strides > 1 together with dilation_rate > 1 is not supported (TensorFlow rejects it too).',
-      );
-    }
-    const [h, w, cin] = rank === 1 ? [1, input[0], input[1]] : input;
-    const outH = windowOutputLength(h, kernelSize[0], strides[0], dilation[0], pad);
-    const outW = windowOutputLength(w, kernelSize[1], strides[1], dilation[1], pad);
-    if (outH < 1 || outW < 1) fail(layer, `the kernel does not fit the input [${input.join(', ')}].`);
+    const { pad, kernelSize, strides, dilation, cin, outH, outW } = convWindow(layer, input, rank);
     const useBias = bool(layer, 'use_bias', true);
     const depth = cin * depthMultiplier;
     const window = rank === 1 ? [kernelSize[1]] : kernelSize;

@@ -8,7 +8,12 @@ import { initBackend } from '../../../src/engine/backend.js';
 import { compute } from '../../../src/engine/compute.js';
 import { applyActivation } from '../../../src/engine/model/activations.js';
 import { buildForward } from '../../../src/engine/model/forward.js';
-import { loadGoldenCase, relativeError, type GoldenCase } from '../../helpers/golden.js';
+import {
+  loadGoldenCase,
+  relativeError,
+  type GoldenCase,
+  editedGoldenCase as edited,
+} from '../../helpers/golden.js';
 
 /**
  * The activation layers (ReLU, LeakyReLU, ELU, Softmax, PReLU, Rescaling) and serialized activation objects:
@@ -28,14 +33,6 @@ const NEW_CASES = [
   'permute_repeat_vector',
   'functional_merges',
 ];
-
-/** A golden case whose model.json layers `edit` rewrites. */
-function edited(name: string, edit: (layers: any[]) => void): GoldenCase {
-  const c = loadGoldenCase(name);
-  const modelJson = structuredClone(c.request.model.modelJson) as any;
-  edit(modelJson.modelTopology.config.layers);
-  return { ...c, request: { ...c.request, model: { ...c.request.model, modelJson } } };
-}
 
 async function hessianError(c: GoldenCase, backend: 'cpu' | 'wasm'): Promise<number> {
   const h = await compute({ ...c.request, method: { name: 'hessian' } }, { backend });

@@ -6,7 +6,7 @@ import { parseModel } from '../../../src/contract/model/parse.js';
 import { initBackend } from '../../../src/engine/backend.js';
 import { compute } from '../../../src/engine/compute.js';
 import { buildForward } from '../../../src/engine/model/forward.js';
-import { loadGoldenCase, relativeError, type GoldenCase } from '../../helpers/golden.js';
+import { loadGoldenCase, relativeError, editedGoldenCase as edited } from '../../helpers/golden.js';
 
 /**
  * DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, MaxPooling1D and GlobalMaxPooling1D/2D: their golden cases'
@@ -21,13 +21,6 @@ const NEW_CASES = [
   'cnn_separable_conv2d',
   'cnn_conv2d_transpose',
 ];
-
-function edited(name: string, edit: (layers: any[]) => void): GoldenCase {
-  const c = loadGoldenCase(name);
-  const modelJson = structuredClone(c.request.model.modelJson) as any;
-  edit(modelJson.modelTopology.config.layers);
-  return { ...c, request: { ...c.request, model: { ...c.request.model, modelJson } } };
-}
 
 /** A Sequential model of one layer with the given weights (name → [shape, values]). */
 function singleLayer(
