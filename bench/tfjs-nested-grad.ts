@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { createRng } from '../src/engine/estimators/rng.js';
 import { loadGoldenCase, matvec, relativeError } from '../test/helpers/golden.js';
+import type { NdArray } from '../src/contract/ndarray.js';
 
 tf.env().set('PROD', true);
 await tf.setBackend('cpu');
@@ -23,8 +24,9 @@ const ACTIVATIONS: Record<string, (x: tf.Tensor) => tf.Tensor> = {
 function plainLoss(name: string, activation: string, loss: 'mse' | 'cce') {
   const c = loadGoldenCase(name);
   const weights = (c.request.model.modelJson as any).weightsManifest[0].weights as { shape: number[] }[];
-  const x = tf.tensor(Float32Array.from(c.request.inputs.data as Float32Array), c.request.inputs.shape);
-  const t = tf.tensor(Float32Array.from(c.request.targets.data as Float32Array), c.request.targets.shape);
+  const [inputs, targets] = [c.request.inputs, c.request.targets] as NdArray[];
+  const x = tf.tensor(Float32Array.from(inputs.data as Float32Array), inputs.shape);
+  const t = tf.tensor(Float32Array.from(targets.data as Float32Array), targets.shape);
   const f = (theta: tf.Tensor) => {
     let offset = 0;
     const [w1, b1, w2, b2] = weights.map(({ shape }) => {

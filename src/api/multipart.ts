@@ -25,6 +25,15 @@ function tooLarge(maxTotalBytes: number): ProblemError {
  * Reads every part of a multipart request into memory. Unknown part names are rejected (a typo would otherwise
  * be silently ignored), as are non-file fields.
  */
+/** An allowed name, or a name matching an allowed `prefix.*` (a non-empty rest of at most 200 characters). */
+function fieldAllowed(allowed: readonly string[], field: string): boolean {
+  return allowed.some((a) => {
+    if (!a.endsWith('.*')) return a === field;
+    const prefix = a.slice(0, -1);
+    return field.startsWith(prefix) && field.length > prefix.length && field.length <= prefix.length + 200;
+  });
+}
+
 export async function readParts(
   request: FastifyRequest,
   allowed: readonly string[],
@@ -39,7 +48,7 @@ export async function readParts(
   try {
     for await (const part of request.parts()) {
       const field = typeof part.fieldname === 'string' ? part.fieldname : '';
-      if (!allowed.includes(field)) {
+      if (!fieldAllowed(allowed, field)) {
         throw badRequest(
           'unexpected_part',
           `unexpected multipart part ${JSON.stringify(field.slice(0, 100))} (each part needs Content-Disposition: form-data; name="..."); expected ${allowed.map((a) => `"${a}"`).join(', ')}`,

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { basename } from 'node:path/posix';
 import { checkFinite } from '../contract/data/batch-checks.js';
 import {
+  batchFromNamedArrays,
   decodeArrayFile,
   decodeBatchFromFiles,
   decodeBatchFromNpz,
@@ -20,18 +21,24 @@ import { encodeNpyParts } from '../contract/data/npy.js';
 import { scanJsonArrays } from '../contract/data/json-scan.js';
 import { EngineError, isEngineError, type EngineErrorCode } from '../contract/errors.js';
 import type { NdArray } from '../contract/ndarray.js';
+import { arrayLabel, isNamed, type ArrayGroup } from '../contract/data/array-group.js';
 import { validateRequest, type NormalizedMethodSpec } from '../contract/request.js';
 import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../contract/request-schema.js';
 import { inspectModel } from '../contract/inspect-model.js';
 import { manifestShardPaths, missingShard } from '../contract/model/weights-manifest.js';
+import { looksLikeOnnx } from '../contract/onnx/onnx-proto.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
 import {
   ARRAY_FILE,
+  BATCH_NAMES_FILE,
   INPUTS_FILE,
+  namedArrayFile,
+  type BatchNames,
   loadArray,
   loadDataset,
   loadModelArtifacts,
   MODEL_JSON_FILE,
+  MODEL_ONNX_FILE,
   shardFileName,
   TARGETS_FILE,
 } from '../storage/bundles.js';
@@ -58,14 +65,19 @@ export interface ModelInfo {
   parameters: { name: string; shape: number[]; size: number }[];
   inputShape: (number | null)[];
   outputShape: (number | null)[];
+  inputs: { name: string; shape: (number | null)[]; dtype: string }[];
+  outputs: { name: string; shape: (number | null)[] }[];
   layers: { name: string; className: string }[];
   bytes: number;
 }
 
 export interface DatasetInfo {
   numExamples: number;
-  inputs: { shape: number[]; dtype: string };
-  targets: { shape: number[]; dtype: string };
+  /** Of a single inputs (targets) array; absent when they are named. */
+  inputs?: { shape: number[]; dtype: string };
+  targets?: { shape: number[]; dtype: string };
+  /** Every array: `inputs` and `targets`, or `inputs.<name>` and `targets.<name>` for named ones. */
+  arrays: { name: string; shape: number[]; dtype: string }[];
   bytes: number;
 }
 
@@ -167,6 +179,7 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
     );
   }
   const modelBytes = modelParts[0].bytes;
+  if (looksLikeOnnx(modelBytes)) return prepareOnnxModel(modelBytes, parts);
   const depth = jsonDepth(modelBytes, MAX_MODEL_JSON_DEPTH);
   if (depth > MAX_MODEL_JSON_DEPTH) {
     throw new EngineError(
@@ -213,6 +226,8 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
       parameters: summary.parameters.map((p) => ({ name: p.name, shape: p.shape, size: p.size })),
       inputShape: summary.inputShape,
       outputShape: summary.outputShape,
+      inputs: summary.inputs,
+      outputs: summary.outputs,
       layers: summary.layers,
       bytes: modelBytes.byteLength + shards.reduce((n, s) => n + s.byteLength, 0),
     },
@@ -223,35 +238,83 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
   };
 }
 
-function prepareDataset({ inputs, targets }: Batch): PreparedBundle<DatasetInfo> {
-  if (inputs.shape.length === 0 || targets.shape.length === 0) {
-    throw new EngineError('invalid_batch', 'inputs and targets need a leading example axis (got a scalar)');
-  }
-  if (inputs.shape[0] !== targets.shape[0]) {
+/** An ONNX model: the one `model` part is the whole model (weights inside), stored as `model.onnx`. */
+function prepareOnnxModel(modelBytes: Uint8Array, parts: UploadedPart[]): PreparedBundle<ModelInfo> {
+  const weightParts = parts.filter((p) => p.field === 'weights');
+  if (weightParts.length > 0) {
     throw new EngineError(
-      'invalid_batch',
-      `inputs has ${inputs.shape[0]} examples but targets has ${targets.shape[0]}; both need the same first dimension`,
+      'invalid_model',
+      `an ONNX model holds its weights; send it as the one "model" part, without "weights" parts (got ${weightParts.length})`,
     );
   }
-  if (inputs.shape[0] === 0) throw new EngineError('invalid_batch', 'the batch is empty (0 examples)');
-  checkNotEmpty(inputs, 'inputs');
-  checkNotEmpty(targets, 'targets');
-  checkFinite(inputs, 'inputs');
-  checkFinite(targets, 'targets');
-  const inputsNpy = npyPieces(inputs);
-  const targetsNpy = npyPieces(targets);
+  const summary = inspectModel({ modelJson: modelBytes, weights: new Map() });
   return {
-    sha256: contentHash([inputsNpy, targetsNpy]),
+    sha256: contentHash([[modelBytes]]),
     info: {
-      numExamples: inputs.shape[0],
-      inputs: { shape: inputs.shape, dtype: inputs.dtype },
-      targets: { shape: targets.shape, dtype: targets.dtype },
-      bytes: sizeOf(inputsNpy) + sizeOf(targetsNpy),
+      numParams: summary.numParams,
+      parameters: summary.parameters.map((p) => ({ name: p.name, shape: p.shape, size: p.size })),
+      inputShape: summary.inputShape,
+      outputShape: summary.outputShape,
+      inputs: summary.inputs,
+      outputs: summary.outputs,
+      layers: summary.layers,
+      bytes: modelBytes.byteLength,
     },
-    files: [
-      [INPUTS_FILE, inputsNpy],
-      [TARGETS_FILE, targetsNpy],
-    ],
+    files: [[MODEL_ONNX_FILE, [modelBytes]]],
+  };
+}
+
+function prepareDataset({ inputs, targets }: Batch): PreparedBundle<DatasetInfo> {
+  const labelled = (group: ArrayGroup, what: 'inputs' | 'targets') =>
+    isNamed(group)
+      ? [...group].map(([name, array]) => ({ label: arrayLabel(what, name), array }))
+      : [{ label: what, array: group }];
+  const all = [...labelled(inputs, 'inputs'), ...labelled(targets, 'targets')];
+  for (const { label, array } of all) {
+    if (array.shape.length === 0) {
+      throw new EngineError('invalid_batch', `${label} needs a leading example axis (got a scalar)`);
+    }
+  }
+  const numExamples = all[0].array.shape[0];
+  const other = all.find(({ array }) => array.shape[0] !== numExamples);
+  if (other) {
+    throw new EngineError(
+      'invalid_batch',
+      `${all[0].label} has ${numExamples} examples but ${other.label} has ${other.array.shape[0]}; all arrays need the same first dimension`,
+    );
+  }
+  if (numExamples === 0) throw new EngineError('invalid_batch', 'the batch is empty (0 examples)');
+  for (const { label, array } of all) {
+    checkNotEmpty(array, label);
+    checkFinite(array, label);
+  }
+  const files: [string, Uint8Array[]][] = [];
+  const names: BatchNames = { inputs: null, targets: null };
+  for (const [what, group] of [
+    ['inputs', inputs],
+    ['targets', targets],
+  ] as const) {
+    if (isNamed(group)) {
+      names[what] = [...group.keys()];
+      [...group.values()].forEach((array, i) => files.push([namedArrayFile(what, i), npyPieces(array)]));
+    } else {
+      files.push([what === 'inputs' ? INPUTS_FILE : TARGETS_FILE, npyPieces(group)]);
+    }
+  }
+  if (names.inputs || names.targets) {
+    files.push([BATCH_NAMES_FILE, [new TextEncoder().encode(JSON.stringify(names))]]);
+  }
+  const info = (a: NdArray) => ({ shape: a.shape, dtype: a.dtype });
+  return {
+    sha256: contentHash(files.map(([, pieces]) => pieces)),
+    info: {
+      numExamples,
+      ...(isNamed(inputs) ? {} : { inputs: info(inputs) }),
+      ...(isNamed(targets) ? {} : { targets: info(targets) }),
+      arrays: all.map(({ label, array }) => ({ name: label, ...info(array) })),
+      bytes: files.reduce((n, [, pieces]) => n + sizeOf(pieces), 0),
+    },
+    files,
   };
 }
 
@@ -276,34 +339,37 @@ function prepareArray(array: NdArray): PreparedBundle<ArrayInfo> {
 function datasetFromParts(parts: UploadedPart[], maxBytes: number): Batch {
   const by = (f: string) => parts.filter((p) => p.field === f);
   const [inputs, targets, npz] = [by('inputs'), by('targets'), by('npz')];
+  const named = parts.filter((p) => /^(inputs|targets)\../.test(p.field));
   const options = { maxUncompressedBytes: maxBytes };
-  if (npz.length === 1 && inputs.length === 0 && targets.length === 0) {
+  if (npz.length === 1 && inputs.length === 0 && targets.length === 0 && named.length === 0) {
     return decodeBatchFromNpz(npz[0].bytes, npz[0].filename, options);
   }
-  if (npz.length === 0 && inputs.length === 1 && targets.length === 1) {
+  if (npz.length === 0 && inputs.length === 1 && targets.length === 1 && named.length === 0) {
     return decodeBatchFromFiles(inputs[0], targets[0], options);
   }
+  if (npz.length === 0 && named.length > 0 && inputs.length <= 1 && targets.length <= 1) {
+    const arrays = new Map<string, NdArray>();
+    for (const part of [...inputs, ...targets, ...named]) {
+      if (arrays.has(part.field)) throw new UploadShapeError(`part "${part.field}" appears twice`);
+      arrays.set(part.field, decodeArrayFile(part.bytes, part.filename, options));
+    }
+    return batchFromNamedArrays(arrays, 'the upload');
+  }
   throw new UploadShapeError(
-    'send either one "inputs" and one "targets" part (.npy each), or a single "npz" part',
+    'send either one "inputs" and one "targets" part (.npy each; an .npz keyed by input or output names for ' +
+      'models with several), parts "inputs.<input name>" and "targets.<output name>", or a single "npz" part',
   );
 }
 
 function datasetFromJson(body: Uint8Array, maxBytes: number): Batch {
   const arrays = scanJsonArrays(body, {
     name: 'body',
-    keys: ['inputs', 'targets'],
+    keys: ['inputs', 'targets', 'inputs.*', 'targets.*'],
     maxElements: Math.ceil(maxBytes / 2),
     // Decoded arrays may take at most the upload limit: short numbers ("1,") would otherwise decode to 4x.
     maxOutputBytes: maxBytes,
   });
-  const names = [...arrays.keys()];
-  const extra = names.filter((n) => n !== 'inputs' && n !== 'targets');
-  if (extra.length > 0 || !arrays.has('inputs') || !arrays.has('targets')) {
-    throw new UploadShapeError(
-      `send a JSON body {"inputs": [...], "targets": [...]} (got keys ${names.map((n) => JSON.stringify(n)).join(', ') || 'none'})`,
-    );
-  }
-  return { inputs: arrays.get('inputs')!, targets: arrays.get('targets')! };
+  return batchFromNamedArrays(arrays, 'the JSON body');
 }
 
 function arrayFromJson(body: Uint8Array, maxBytes: number): NdArray {

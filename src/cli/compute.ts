@@ -1,10 +1,11 @@
 import { readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { decodeArrayFile, decodeBatchFile } from '../contract/data/decode.js';
+import type { ArrayGroup } from '../contract/data/array-group.js';
+import { decodeArrayFile, decodeArrayGroupFile, decodeBatchFile } from '../contract/data/decode.js';
 import { manifestShardPaths } from '../contract/model/weights-manifest.js';
+import { looksLikeOnnx } from '../contract/onnx/onnx-proto.js';
 import { EngineError, isEngineError } from '../contract/errors.js';
-import type { NdArray } from '../contract/ndarray.js';
 import { LOSS_NAMES, METHOD_NAMES } from '../contract/request-schema.js';
 import type { ComputeResult, ModelArtifacts } from '../contract/types.js';
 import { writeFileAtomic } from '../storage/atomic-write.js';
@@ -13,11 +14,15 @@ import { writeArtifacts } from '../storage/result-artifacts.js';
 const HELP = `usage: hessian compute --model M/model.json (--inputs X --targets Y | --batch B.npz) --loss NAME
                        --method NAME --out DIR [options]
 
-  --model PATH         TF.js Layers model.json; weight shards are read from its directory
+  --model PATH         TF.js Layers model.json (weight shards are read from its directory), or an ONNX
+                       model (.onnx, detected by content; see docs/onnx.md)
   --inputs PATH        inputs (.npy or .json);  --targets PATH  targets (.npy or .json)
-  --batch PATH         or one .npz holding inputs/targets (or x/y)
+                       several model inputs/outputs: an .npz keyed by input/output layer names
+  --batch PATH         or one .npz holding inputs/targets (or x/y, or inputs.<name>/targets.<name>)
   --loss NAME          ${LOSS_NAMES.join(' | ')}
   --from-logits        the model outputs logits     --reduction mean|sum   --l2 X   --delta X (huber)
+  --loss-outputs JSON  per-output losses and weights by output name, e.g. '{"aux": {"name": "mean_squared_error",
+                       "weight": 0.2}}' (the loss is the weighted sum over outputs)
   --method NAME        ${METHOD_NAMES.join(' | ')}
   --vectors PATH       k×P .npy (hvp, ggnvp, inverse_hvp)
   --k N  --which largest|smallest|magnitude  --probes N  --steps N  --estimator hutchpp|hutchinson|exact
@@ -36,6 +41,7 @@ const OPTIONS = {
   batch: { type: 'string' },
   loss: { type: 'string' },
   'from-logits': { type: 'boolean' },
+  'loss-outputs': { type: 'string' },
   reduction: { type: 'string' },
   l2: { type: 'string' },
   delta: { type: 'string' },
@@ -83,9 +89,15 @@ async function readInput(file: string, what: string): Promise<Uint8Array> {
   }
 }
 
-/** model.json plus the shard files its manifest names, read from the same directory (never outside it). */
+/**
+ * model.json plus the shard files its manifest names, read from the same directory (never outside it), or an ONNX
+ * file's bytes.
+ */
 async function readModel(file: string): Promise<ModelArtifacts> {
-  const text = new TextDecoder().decode(await readInput(file, 'model'));
+  const bytes = await readInput(file, 'model');
+  // An ONNX file is one protobuf: its bytes are the model (parseModel tells it from JSON by content).
+  if (looksLikeOnnx(bytes)) return { modelJson: bytes, weights: new Map() };
+  const text = new TextDecoder().decode(bytes);
   let modelJson: any;
   try {
     modelJson = JSON.parse(text);
@@ -138,15 +150,15 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
   }
   const out = required('out', v.out);
   const model = await readModel(required('model', v.model));
-  let inputs: NdArray;
-  let targets: NdArray;
+  let inputs: ArrayGroup;
+  let targets: ArrayGroup;
   if (v.batch) {
     ({ inputs, targets } = decodeBatchFile(await readInput(v.batch, 'batch'), v.batch));
   } else {
     const inputsPath = required('inputs', v.inputs);
     const targetsPath = required('targets', v.targets);
-    inputs = decodeArrayFile(await readInput(inputsPath, 'inputs'), inputsPath);
-    targets = decodeArrayFile(await readInput(targetsPath, 'targets'), targetsPath);
+    inputs = decodeArrayGroupFile(await readInput(inputsPath, 'inputs'), inputsPath);
+    targets = decodeArrayGroupFile(await readInput(targetsPath, 'targets'), targetsPath);
   }
   const vectors = v.vectors ? decodeArrayFile(await readInput(v.vectors, 'vectors'), v.vectors) : undefined;
   const loss: Record<string, unknown> = {
@@ -156,6 +168,13 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
   if (v.reduction) loss.reduction = v.reduction;
   if (v.l2 !== undefined) loss.l2 = number('l2', v.l2);
   if (v.delta !== undefined) loss.delta = number('delta', v.delta);
+  if (v['loss-outputs'] !== undefined) {
+    try {
+      loss.outputs = JSON.parse(v['loss-outputs']);
+    } catch (e) {
+      throw new UsageError(`--loss-outputs is not valid JSON: ${(e as Error).message}`);
+    }
+  }
   const seed = number('seed', v.seed);
   const backend = (v.backend ?? process.env.HESSIAN_BACKEND ?? 'auto') as any;
   if (!['auto', 'cpu', 'wasm', 'tensorflow'].includes(backend)) {

@@ -9,9 +9,12 @@ export interface ModelSummary {
   numParams: number;
   /** Trainable weights in θ order. */
   parameters: ParamLayout[];
-  /** With a null batch axis. */
+  /** Of the first input and output, with a null batch axis (and null variable axes). */
   inputShape: (number | null)[];
   outputShape: (number | null)[];
+  /** Every input and output by name: the keys of a batch's arrays for models with several. */
+  inputs: { name: string; shape: (number | null)[]; dtype: string }[];
+  outputs: { name: string; shape: (number | null)[] }[];
   layers: { name: string; className: string }[];
 }
 
@@ -24,8 +27,10 @@ export function inspectModel(artifacts: ModelArtifacts): ModelSummary {
   return {
     numParams: model.parameters.reduce((total, p) => total + p.size, 0),
     parameters: model.parameters,
-    inputShape: model.inputShape,
-    outputShape: model.outputShape,
+    inputShape: model.inputs[0].shape,
+    outputShape: model.outputs[0].shape,
+    inputs: model.inputs.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
+    outputs: model.outputs.map(({ name, shape }) => ({ name, shape })),
     layers: model.layers.map((l) => ({ name: l.name, className: l.className })),
   };
 }

@@ -12,6 +12,15 @@ export const LOSS_NAMES = [
   'sparse_categorical_crossentropy',
 ] as const;
 
+const outputLossSchema = z
+  .object({
+    name: z.enum(LOSS_NAMES).optional().describe('Loss of this output (default: the loss named above).'),
+    fromLogits: z.boolean().optional(),
+    delta: z.number().positive().optional(),
+    weight: z.number().min(0).default(1).describe('Weight of this output in the sum (Keras loss_weights).'),
+  })
+  .strict();
+
 export const lossSpecSchema = z
   .object({
     name: z.enum(LOSS_NAMES).describe('Loss function, with Keras semantics (mean over examples).'),
@@ -22,6 +31,21 @@ export const lossSpecSchema = z
     reduction: z.enum(['mean', 'sum']).default('mean').describe('Mean over examples (Keras default) or sum.'),
     l2: z.number().min(0).default(0).describe('Adds l2 * 0.5 * ||theta||^2 over the selected parameters.'),
     delta: z.number().positive().default(1).describe('Huber loss threshold.'),
+    outputs: z
+      .record(
+        z
+          .string()
+          .min(1)
+          .max(200)
+          .refine((key) => key !== '__proto__', 'not an output name'),
+        outputLossSchema,
+      )
+      .optional()
+      .describe(
+        'Models with several outputs: per-output settings by output layer name (loss name, fromLogits, delta, ' +
+          'weight as Keras loss_weights). Outputs not listed use the settings above with weight 1. The loss is ' +
+          'the weighted sum of the per-output losses (each reduced over its examples) plus the l2 term.',
+      ),
   })
   .strict();
 export type LossSpec = z.output<typeof lossSpecSchema>;

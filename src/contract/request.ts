@@ -9,7 +9,9 @@ import { defaultCgIterations, defaultLanczosSteps } from './defaults.js';
 import { denseBytes, guardBytes, guardDense, jacobianBytes, prefersExplicitJacobian } from './guards.js';
 import { requestVectors } from './vectors.js';
 import { parseModel } from './model/parse.js';
-import type { ParsedModel } from './model/parsed-model.js';
+import type { ModelOutput, ParsedModel } from './model/parsed-model.js';
+import { arraysFor, type ArrayGroup } from './data/array-group.js';
+import { sizeOf } from './ndarray.js';
 import { selectParameters } from './parameters.js';
 import {
   DENSE_METHODS,
@@ -71,16 +73,8 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
   if (!Number.isInteger(seed))
     throw new EngineError('invalid_method', `seed must be an integer, got ${seed}.`);
 
-  const model = parseModel(req.model);
-  const { numExamples } = checkBatch({
-    inputs: req.inputs,
-    targets: req.targets,
-    inputShape: model.inputShape,
-    outputShape: model.outputShape,
-    lossName: loss.name,
-  });
-  const first = model.layers.find((l) => l.kind !== 'input');
-  if (first?.kind === 'embedding') checkTokenIds(req.inputs, first.inputDim);
+  const model = parseModel(req.model, { inputs: req.inputs });
+  const numExamples = checkBatchForModel(model, req.inputs, req.targets, loss);
 
   const layout = selectParameters(model, selection);
   const numParams = layout.reduce((n, p) => n + p.size, 0);
@@ -140,9 +134,100 @@ function normalizeMethod(method: MethodSpec, numParams: number): NormalizedMetho
   return method;
 }
 
-/** Values per example at the split point of the GGN (the model's output, or the logits of a fused loss). */
+/** Values per example at the split point of the GGN (the model's outputs, or the logits of a fused loss). */
 function outputsPerExample(model: ParsedModel): number {
-  return model.outputShape.slice(1).reduce<number>((n, d) => n * (d ?? 1), 1);
+  const output = (name: string) => model.layers.find((l) => l.name === name)!.outputShape;
+  return model.outputs.reduce((n, o) => n + sizeOf(output(o.name)), 0);
+}
+
+/** The loss of one model output, with its weight in the total. */
+export interface OutputLoss {
+  output: ModelOutput;
+  spec: LossSpec;
+  weight: number;
+}
+
+/**
+ * Each output's loss: `loss` itself, with the overrides `loss.outputs` gives by output name.
+ * @throws EngineError('invalid_loss') for an override naming no output of the model
+ */
+export function outputLosses(model: ParsedModel, loss: LossSpec): OutputLoss[] {
+  const overrides = loss.outputs ?? {};
+  const names = model.outputs.map((o) => o.name);
+  const unknown = Object.keys(overrides).filter((k) => !names.includes(k));
+  if (unknown.length > 0) {
+    throw new EngineError(
+      'invalid_loss',
+      `loss.outputs names ${unknown.map((k) => JSON.stringify(k)).join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} not outputs of the model; its outputs are ${names.map((n) => JSON.stringify(n)).join(', ')}.`,
+    );
+  }
+  return model.outputs.map((output) => {
+    const override = Object.hasOwn(overrides, output.name) ? overrides[output.name] : undefined;
+    const spec: LossSpec = {
+      name: override?.name ?? loss.name,
+      fromLogits: override?.fromLogits ?? loss.fromLogits,
+      reduction: loss.reduction,
+      l2: loss.l2,
+      delta: override?.delta ?? loss.delta,
+    };
+    return { output, spec, weight: override?.weight ?? 1 };
+  });
+}
+
+/**
+ * Checks the batch against every input and output of the model: shapes, example counts, values for each output's
+ * loss, and token ids for Embedding layers reading an input directly.
+ * @returns the number of examples
+ */
+function checkBatchForModel(
+  model: ParsedModel,
+  inputs: ArrayGroup,
+  targets: ArrayGroup,
+  loss: LossSpec,
+): number {
+  const inputArrays = arraysFor(
+    inputs,
+    model.inputs.map((i) => i.name),
+    'inputs',
+  );
+  const targetArrays = arraysFor(
+    targets,
+    model.outputs.map((o) => o.name),
+    'targets',
+  );
+  const losses = outputLosses(model, loss);
+  let numExamples: number | undefined;
+  model.inputs.forEach((input, i) => {
+    // Each input against the first output's targets; then every output's targets against the first input.
+    const k = Math.min(i, losses.length - 1);
+    numExamples = checkBatch({
+      inputs: inputArrays[i].array,
+      targets: targetArrays[k].array,
+      inputShape: input.shape,
+      outputShape: losses[k].output.shape,
+      lossName: losses[k].spec.name,
+      inputsLabel: inputArrays[i].label,
+      targetsLabel: targetArrays[k].label,
+      numExamples,
+    }).numExamples;
+  });
+  for (let k = model.inputs.length; k < losses.length; k++) {
+    checkBatch({
+      inputs: inputArrays[0].array,
+      targets: targetArrays[k].array,
+      inputShape: model.inputs[0].shape,
+      outputShape: losses[k].output.shape,
+      lossName: losses[k].spec.name,
+      inputsLabel: inputArrays[0].label,
+      targetsLabel: targetArrays[k].label,
+    });
+  }
+  for (const layer of model.layers) {
+    if (layer.kind !== 'embedding') continue;
+    const i = model.inputs.findIndex((input) => input.name === layer.inbound[0]);
+    if (i >= 0) checkTokenIds(inputArrays[i].array, layer.inputDim, layer.name, inputArrays[i].label);
+  }
+  return numExamples!;
 }
 
 /**

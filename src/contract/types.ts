@@ -1,3 +1,4 @@
+import type { ArrayGroup } from './data/array-group.js';
 import type { Float32NdArray, NdArray } from './ndarray.js';
 import type { LossSpecInput, MethodSpecInput, ParameterSelection } from './request-schema.js';
 
@@ -18,8 +19,10 @@ export interface ParamLayout {
 
 export interface ComputeRequest {
   model: ModelArtifacts;
-  inputs: NdArray;
-  targets: NdArray;
+  /** One array, or one per model input keyed by input layer name. */
+  inputs: ArrayGroup;
+  /** One array, or one per model output keyed by output layer name. */
+  targets: ArrayGroup;
   loss: LossSpecInput;
   method: MethodSpecInput;
   parameters?: ParameterSelection;

@@ -6,6 +6,8 @@ import type { ParsedModel } from '../contract/model/parsed-model.js';
 import { sizeOf, toFloat64, type NdArray } from '../contract/ndarray.js';
 import type { LossSpec } from '../contract/request-schema.js';
 import type { ParamLayout } from '../contract/types.js';
+import { arraysFor, type ArrayGroup } from '../contract/data/array-group.js';
+import { outputLosses } from '../contract/request.js';
 
 /**
  * The loss as a function of the flat parameter vector θ (the selected trainable weights, row-major, in model
@@ -44,15 +46,27 @@ function targetTensor(targets: NdArray, outputShape: number[], lossName: LossSpe
 
 export function buildObjective(
   model: ParsedModel,
-  inputs: NdArray,
-  targets: NdArray,
+  inputs: ArrayGroup,
+  targets: ArrayGroup,
   loss: LossSpec,
   layout: ParamLayout[],
 ): Objective {
-  const { forward } = buildForward(model);
-  const numExamples = inputs.shape[0];
-  const outputShape = [numExamples, ...model.outputShape.slice(1).map((d) => d ?? 1)];
-  const lossFunction = LOSSES[loss.name];
+  const { forwardAll } = buildForward(model);
+  const inputArrays = arraysFor(
+    inputs,
+    model.inputs.map((i) => i.name),
+    'inputs',
+  ).map((a) => a.array);
+  const targetArrays = arraysFor(
+    targets,
+    model.outputs.map((o) => o.name),
+    'targets',
+  ).map((a) => a.array);
+  const numExamples = inputArrays[0].shape[0];
+  const losses = outputLosses(model, loss);
+  const shapeOf = (name: string) => model.layers.find((l) => l.name === name)!.outputShape;
+  const outputShapes = model.outputs.map((o) => [numExamples, ...shapeOf(o.name)]);
+  const sizes = outputShapes.map((shape) => sizeOf(shape.slice(1)));
 
   const numParams = layout.reduce((n, p) => n + p.size, 0);
   const thetaValues = new Float32Array(numParams);
@@ -63,36 +77,57 @@ export function buildObjective(
     else constants[w.name] = tf.tensor(w.values, w.shape, 'float32');
   }
   const theta = tf.tensor1d(thetaValues);
-  const x = tf.tensor(Float32Array.from(toFloat64(inputs)), inputs.shape, 'float32');
-  const t = targetTensor(targets, outputShape, loss.name);
+  const xs = inputArrays.map((a) => tf.tensor(Float32Array.from(toFloat64(a)), a.shape, 'float32'));
+  const ts = targetArrays.map((a, k) => targetTensor(a, outputShapes[k], losses[k].spec.name));
 
   const run = (th: tf.Tensor) => {
     const params: Record<string, tf.Tensor> = { ...constants };
     for (const p of layout) params[p.name] = tf.reshape(tf.slice(th, [p.offset], [p.size]), p.shape);
-    return forward(params, x);
+    return forwardAll(params, xs);
   };
   // The network's final softmax/sigmoid is fused into a matching cross-entropy on probabilities (split at the
   // logits); with any other loss, or fromLogits, it stays in the network (split at the output).
-  const networkActivation = tf.tidy(() => run(theta).finalActivation);
-  const fused =
-    !loss.fromLogits &&
-    ((networkActivation === 'softmax' &&
-      (loss.name === 'categorical_crossentropy' || loss.name === 'sparse_categorical_crossentropy')) ||
-      (networkActivation === 'sigmoid' && loss.name === 'binary_crossentropy'));
-  const finalActivation: FinalActivation = fused ? networkActivation : 'linear';
+  const networkActivations = tf.tidy(() => run(theta).map((out) => out.finalActivation));
+  const activations = networkActivations.map((activation, k): FinalActivation => {
+    const spec = losses[k].spec;
+    const fused =
+      !spec.fromLogits &&
+      ((activation === 'softmax' &&
+        (spec.name === 'categorical_crossentropy' || spec.name === 'sparse_categorical_crossentropy')) ||
+        (activation === 'sigmoid' && spec.name === 'binary_crossentropy'));
+    return fused ? activation : 'linear';
+  });
+  const single = model.outputs.length === 1;
+  // Several outputs are split at their logits side by side: z = [z_1 | z_2 | ...], [N, Σ C_k].
   const logits = (th: tf.Tensor): tf.Tensor => {
-    const out = run(th);
-    return fused ? out.logits : applyActivation(out.finalActivation, out.logits);
+    const outs = run(th).map((out, k) =>
+      activations[k] !== 'linear' ? out.logits : applyActivation(out.finalActivation, out.logits),
+    );
+    return single
+      ? outs[0]
+      : tf.concat(
+          outs.map((z, k) => tf.reshape(z, [numExamples, sizes[k]])),
+          1,
+        );
   };
 
-  const lossOfLogits = (z: tf.Tensor): tf.Scalar => lossFunction(z, t, finalActivation, loss);
+  const lossOfLogits = (z: tf.Tensor): tf.Scalar => {
+    if (single) return LOSSES[losses[0].spec.name](z, ts[0], activations[0], losses[0].spec);
+    const parts = tf.split(z, sizes, 1);
+    return losses
+      .map(({ spec, weight }, k) => {
+        const term = LOSSES[spec.name](tf.reshape(parts[k], outputShapes[k]), ts[k], activations[k], spec);
+        return weight === 1 ? term : tf.mul(weight, term);
+      })
+      .reduce((sum, term) => tf.add(sum, term)) as tf.Scalar;
+  };
   return {
     numParams,
     layout,
     theta,
     numExamples,
-    outputsPerExample: sizeOf(outputShape.slice(1)),
-    finalActivation,
+    outputsPerExample: sizes.reduce((a, b) => a + b, 0),
+    finalActivation: single ? activations[0] : 'linear',
     l2: loss.l2,
     logits,
     lossOfLogits,
@@ -103,8 +138,8 @@ export function buildObjective(
     dispose: () => {
       for (const c of Object.values(constants)) c.dispose();
       theta.dispose();
-      x.dispose();
-      t.dispose();
+      for (const x of xs) x.dispose();
+      for (const t of ts) t.dispose();
     },
   };
 }

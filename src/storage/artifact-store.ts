@@ -74,6 +74,10 @@ export class ArtifactStore {
     return new Uint8Array(await readFile(join(this.bundleDir(kind, id), checkName(name))));
   }
 
+  async listBundleFiles(kind: BundleKind, id: string): Promise<string[]> {
+    return readdir(this.bundleDir(kind, id));
+  }
+
   async removeBundle(kind: BundleKind, id: string): Promise<void> {
     await rm(this.bundleDir(kind, id), { recursive: true, force: true });
   }

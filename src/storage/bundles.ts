@@ -4,12 +4,15 @@
  * is in the bundle itself).
  */
 import { parseNpy } from '../contract/data/npy.js';
+import type { ArrayGroup } from '../contract/data/array-group.js';
 import type { NdArray } from '../contract/ndarray.js';
 import { manifestShardPaths } from '../contract/model/weights-manifest.js';
 import type { ModelArtifacts } from '../contract/types.js';
 import type { ArtifactStore } from './artifact-store.js';
 
 export const MODEL_JSON_FILE = 'model.json';
+/** An ONNX model's bundle is this one file instead of model.json and shards. */
+export const MODEL_ONNX_FILE = 'model.onnx';
 export const INPUTS_FILE = 'inputs.npy';
 export const TARGETS_FILE = 'targets.npy';
 export const ARRAY_FILE = 'array.npy';
@@ -20,9 +23,15 @@ export function shardFileName(index: number): string {
 }
 
 export async function loadModelArtifacts(store: ArtifactStore, modelId: string): Promise<ModelArtifacts> {
-  const json = JSON.parse(
-    Buffer.from(await store.readBundleFile('models', modelId, MODEL_JSON_FILE)).toString('utf8'),
-  );
+  let jsonBytes: Uint8Array;
+  try {
+    jsonBytes = await store.readBundleFile('models', modelId, MODEL_JSON_FILE);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    // An ONNX model: its bytes are the model (parseModel tells them from JSON by content).
+    return { modelJson: await store.readBundleFile('models', modelId, MODEL_ONNX_FILE), weights: new Map() };
+  }
+  const json = JSON.parse(Buffer.from(jsonBytes).toString('utf8'));
   const weights = new Map<string, Uint8Array>();
   const paths = manifestShardPaths(json);
   for (let i = 0; i < paths.length; i++) {
@@ -31,13 +40,38 @@ export async function loadModelArtifacts(store: ArtifactStore, modelId: string):
   return { modelJson: json, weights };
 }
 
+/**
+ * A batch of named arrays (several model inputs or outputs) lists the names in `batch.json`; the arrays are stored
+ * by position (`inputs-0.npy`, ...), never under a client-supplied name. A batch without it is one `inputs.npy` and
+ * one `targets.npy`.
+ */
+export const BATCH_NAMES_FILE = 'batch.json';
+
+export interface BatchNames {
+  inputs: string[] | null;
+  targets: string[] | null;
+}
+
+export const namedArrayFile = (what: 'inputs' | 'targets', index: number) => `${what}-${index}.npy`;
+
 export async function loadDataset(
   store: ArtifactStore,
   datasetId: string,
-): Promise<{ inputs: NdArray; targets: NdArray }> {
-  const inputs = parseNpy(await store.readBundleFile('datasets', datasetId, INPUTS_FILE), 'inputs');
-  const targets = parseNpy(await store.readBundleFile('datasets', datasetId, TARGETS_FILE), 'targets');
-  return { inputs, targets };
+): Promise<{ inputs: ArrayGroup; targets: ArrayGroup }> {
+  const read = (name: string) => store.readBundleFile('datasets', datasetId, name);
+  const files = await store.listBundleFiles('datasets', datasetId);
+  const names: BatchNames = files.includes(BATCH_NAMES_FILE)
+    ? (JSON.parse(Buffer.from(await read(BATCH_NAMES_FILE)).toString('utf8')) as BatchNames)
+    : { inputs: null, targets: null };
+  const group = async (what: 'inputs' | 'targets', list: string[] | null): Promise<ArrayGroup> => {
+    if (list === null) return parseNpy(await read(what === 'inputs' ? INPUTS_FILE : TARGETS_FILE), what);
+    const arrays = new Map<string, NdArray>();
+    for (let i = 0; i < list.length; i++) {
+      arrays.set(list[i], parseNpy(await read(namedArrayFile(what, i)), `${what}.${list[i]}`));
+    }
+    return arrays;
+  };
+  return { inputs: await group('inputs', names.inputs), targets: await group('targets', names.targets) };
 }
 
 export async function loadArray(store: ArtifactStore, arrayId: string): Promise<NdArray> {

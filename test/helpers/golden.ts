@@ -1,6 +1,8 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
+import type { ArrayGroup } from '../../src/contract/data/array-group.js';
 import { parseNpy } from '../../src/contract/data/npy.js';
+import { parseNpz } from '../../src/contract/data/npz.js';
 import type { NdArray } from '../../src/contract/ndarray.js';
 import type { ComputeRequest } from '../../src/contract/types.js';
 
@@ -17,6 +19,14 @@ export interface GoldenCase {
 }
 
 const npy = (file: string): NdArray => parseNpy(new Uint8Array(readFileSync(file)));
+
+/** `<what>.npy`, or `<what>.npz` keyed by input (output) name for a model with several. */
+function arrays(dir: string, what: 'inputs' | 'targets'): ArrayGroup {
+  const npz = path.join(dir, `${what}.npz`);
+  if (!existsSync(npz)) return npy(path.join(dir, `${what}.npy`));
+  const byKey = parseNpz(new Uint8Array(readFileSync(npz)), npz);
+  return new Map([...byKey].map(([key, a]) => [key.replace(/\.npy$/, ''), a]));
+}
 
 export function goldenCaseNames(): string[] {
   return readdirSync(GOLDEN_DIR)
@@ -38,8 +48,8 @@ export function loadGoldenCase(name: string): GoldenCase {
     name,
     request: {
       model: { modelJson, weights },
-      inputs: npy(path.join(dir, 'inputs.npy')),
-      targets: npy(path.join(dir, 'targets.npy')),
+      inputs: arrays(dir, 'inputs'),
+      targets: arrays(dir, 'targets'),
       loss: spec.loss,
       parameters: spec.parameters,
     },

@@ -16,7 +16,7 @@ const files = { type: 'array', items: file };
 const MULTIPART_BODIES: Record<string, { properties: Record<string, unknown>; required?: string[] }> = {
   '/v1/models': {
     properties: {
-      model: { ...file, description: 'model.json' },
+      model: { ...file, description: 'model.json, or an ONNX model (.onnx, with its weights inside)' },
       weights: { ...files, description: 'weight shards' },
     },
     required: ['model'],

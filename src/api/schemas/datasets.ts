@@ -9,18 +9,23 @@ const nested = z
 
 export const datasetJsonBodySchema = z
   .object({
-    inputs: nested,
-    targets: nested,
+    inputs: nested.optional(),
+    targets: nested.optional(),
   })
-  .strict();
+  .catchall(nested)
+  .describe('`inputs` and `targets`, or `inputs.<input name>` and `targets.<output name>` keys.');
 
 export const datasetSchema = z
   .object({
     id: z.string(),
-    sha256: z.string().describe('Content hash of the canonical inputs.npy and targets.npy.'),
+    sha256: z.string().describe('Content hash of the canonical .npy files of the arrays.'),
     numExamples: z.number().int(),
-    inputs: arrayInfoSchema,
-    targets: arrayInfoSchema,
+    inputs: arrayInfoSchema.optional().describe('The inputs array (absent when inputs are named).'),
+    targets: arrayInfoSchema.optional().describe('The targets array (absent when targets are named).'),
+    arrays: z
+      .array(arrayInfoSchema.extend({ name: z.string() }))
+      .optional()
+      .describe('Every array: inputs and targets, or inputs.<name> and targets.<name>.'),
     bytes: z.number().int(),
     createdAt: z.string(),
   })

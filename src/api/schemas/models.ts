@@ -9,8 +9,18 @@ export const modelSchema = z
     parameters: z.array(
       z.object({ name: z.string(), shape: z.array(z.number().int()), size: z.number().int() }),
     ),
-    inputShape: z.array(z.number().int().nullable()),
-    outputShape: z.array(z.number().int().nullable()),
+    inputShape: z
+      .array(z.number().int().nullable())
+      .describe(
+        'Of the first input, batch axis null; null marks a variable axis (its size comes from the batch).',
+      ),
+    outputShape: z.array(z.number().int().nullable()).describe('Of the first output.'),
+    inputs: z
+      .array(z.object({ name: z.string(), shape: z.array(z.number().int().nullable()), dtype: z.string() }))
+      .describe('Every input: a batch for a model with several gives one array per input, keyed by name.'),
+    outputs: z
+      .array(z.object({ name: z.string(), shape: z.array(z.number().int().nullable()) }))
+      .describe('Every output: targets for a model with several are keyed by output name.'),
     layers: z.array(z.object({ name: z.string(), className: z.string() })),
     bytes: z.number().int().describe('Total size of model.json and the shards.'),
     createdAt: z.string(),

@@ -18,6 +18,11 @@ export interface BatchCheckRequest {
   /** The model's output shape with the batch axis as null, e.g. `[null, 10]`. */
   outputShape: ModelShape;
   lossName: LossSpec['name'];
+  /** How messages name the arrays (`inputs.<name>` for a named one). @defaultValue 'inputs' and 'targets' */
+  inputsLabel?: string;
+  targetsLabel?: string;
+  /** Examples the batch's other arrays hold: inputs must have as many. */
+  numExamples?: number;
   /**
    * Number of classes for `sparse_categorical_crossentropy`.
    * @defaultValue the last dimension of `outputShape`
@@ -40,18 +45,26 @@ export interface BatchCheckRequest {
  */
 export function checkBatch(request: BatchCheckRequest): { numExamples: number } {
   const { inputs, targets, inputShape, outputShape, lossName } = request;
-  const numExamples = checkInputsShape(inputs, inputShape);
-  checkTargetsShape(targets, numExamples, outputShape, lossName);
-  checkFinite(inputs, 'inputs');
-  checkFinite(targets, 'targets');
+  const inputsLabel = request.inputsLabel ?? 'inputs';
+  const targetsLabel = request.targetsLabel ?? 'targets';
+  const numExamples = checkInputsShape(inputs, inputShape, inputsLabel);
+  if (request.numExamples !== undefined && numExamples !== request.numExamples) {
+    fail(
+      `${inputsLabel} has ${numExamples} examples but the batch's other arrays have ${request.numExamples}; they must match`,
+      { array: inputsLabel, shape: inputs.shape, numExamples: request.numExamples },
+    );
+  }
+  checkTargetsShape(targets, numExamples, outputShape, lossName, targetsLabel, inputsLabel);
+  checkFinite(inputs, inputsLabel);
+  checkFinite(targets, targetsLabel);
 
   if (lossName === 'sparse_categorical_crossentropy') {
     const numClasses = request.numClasses ?? outputShape[outputShape.length - 1];
-    checkClassIds(targets, 'targets', numClasses ?? null, lossName);
+    checkClassIds(targets, targetsLabel, numClasses ?? null, lossName);
   } else if (lossName === 'binary_crossentropy') {
     checkValues(
       targets,
-      'targets',
+      targetsLabel,
       (v) => v < 0 || v > 1,
       (v) =>
         `is ${v}, outside [0, 1]: binary_crossentropy needs targets in [0, 1] (0/1 labels or probabilities)`,
@@ -59,7 +72,7 @@ export function checkBatch(request: BatchCheckRequest): { numExamples: number } 
   } else if (lossName === 'categorical_crossentropy') {
     checkValues(
       targets,
-      'targets',
+      targetsLabel,
       (v) => v < 0,
       (v) => `is ${v}; categorical_crossentropy needs nonnegative targets (one-hot rows or probabilities)`,
     );
@@ -73,18 +86,23 @@ export function checkBatch(request: BatchCheckRequest): { numExamples: number } 
  *
  * @throws EngineError('invalid_batch') naming the first offending position and value.
  */
-export function checkTokenIds(inputs: NdArray, inputDim: number, layerName = 'Embedding'): void {
-  checkFinite(inputs, 'inputs');
+export function checkTokenIds(
+  inputs: NdArray,
+  inputDim: number,
+  layerName = 'Embedding',
+  label = 'inputs',
+): void {
+  checkFinite(inputs, label);
   const integral = inputs.dtype !== 'float32' && inputs.dtype !== 'float64';
   checkValues(
     inputs,
-    'inputs',
+    label,
     (v) => !integral && !Number.isInteger(v),
     (v) => `is ${v}, but the first layer '${layerName}' is an Embedding, which takes integer token ids`,
   );
   checkValues(
     inputs,
-    'inputs',
+    label,
     (v) => v < 0 || v >= inputDim,
     (v) =>
       `is ${v}, but the Embedding layer '${layerName}' has inputDim ${inputDim}; token ids must be in [0, ${inputDim})`,
@@ -92,28 +110,28 @@ export function checkTokenIds(inputs: NdArray, inputDim: number, layerName = 'Em
   );
 }
 
-function checkInputsShape(inputs: NdArray, inputShape: ModelShape): number {
+function checkInputsShape(inputs: NdArray, inputShape: ModelShape, label: string): number {
   if (inputs.shape.length === 0) {
     fail(
-      `inputs is a single number; it needs a leading batch axis, shape ${describeExpected(['N'], inputShape)}`,
+      `${label} is a single number; it needs a leading batch axis, shape ${describeExpected(['N'], inputShape)}`,
       {
-        array: 'inputs',
+        array: label,
         shape: inputs.shape,
       },
     );
   }
   const numExamples = inputs.shape[0];
   if (numExamples === 0) {
-    fail(`inputs has no examples (shape ${formatShape(inputs.shape)}); a batch needs at least one`, {
-      array: 'inputs',
+    fail(`${label} has no examples (shape ${formatShape(inputs.shape)}); a batch needs at least one`, {
+      array: label,
       shape: inputs.shape,
     });
   }
   const expected = concrete([numExamples, ...inputShape.slice(1)], inputs.shape);
   if (!matches(inputs.shape, expected)) {
     fail(
-      `inputs has shape ${formatShape(inputs.shape)} but the model's input shape is ${formatShape(inputShape)}; expected ${formatShape(expected)}${reshapeHint('x', inputs.shape, expected)}`,
-      { array: 'inputs', shape: inputs.shape, expected },
+      `${label} has shape ${formatShape(inputs.shape)} but the model's input shape is ${formatShape(inputShape)}; expected ${formatShape(expected)}${reshapeHint('x', inputs.shape, expected)}`,
+      { array: label, shape: inputs.shape, expected },
     );
   }
   return numExamples;
@@ -124,13 +142,15 @@ function checkTargetsShape(
   numExamples: number,
   outputShape: ModelShape,
   lossName: LossSpec['name'],
+  label: string,
+  inputsLabel: string,
 ): void {
   if (targets.shape.length === 0 || targets.shape[0] !== numExamples) {
     const has = targets.shape.length === 0 ? 'is a single number' : `has ${targets.shape[0]} examples`;
     fail(
-      `targets ${has} (shape ${formatShape(targets.shape)}) but inputs has ${numExamples}; they must match`,
+      `${label} ${has} (shape ${formatShape(targets.shape)}) but ${inputsLabel} has ${numExamples}; they must match`,
       {
-        array: 'targets',
+        array: label,
         shape: targets.shape,
         numExamples,
       },
@@ -141,8 +161,8 @@ function checkTargetsShape(
     if (matches(targets.shape, ids) || matches(targets.shape, [...ids, 1])) return;
     const oneHot = matches(targets.shape, [numExamples, ...outputShape.slice(1)]);
     fail(
-      `targets has shape ${formatShape(targets.shape)} but sparse_categorical_crossentropy expects integer class ids of shape ${formatShape(ids)} or ${formatShape([...ids, 1])} (the model's output shape is ${formatShape(outputShape)})${oneHot ? '; for one-hot targets use categorical_crossentropy' : ''}`,
-      { array: 'targets', shape: targets.shape, expected: ids },
+      `${label} has shape ${formatShape(targets.shape)} but sparse_categorical_crossentropy expects integer class ids of shape ${formatShape(ids)} or ${formatShape([...ids, 1])} (the model's output shape is ${formatShape(outputShape)})${oneHot ? '; for one-hot targets use categorical_crossentropy' : ''}`,
+      { array: label, shape: targets.shape, expected: ids },
     );
   }
   const expected = concrete([numExamples, ...outputShape.slice(1)], targets.shape);
@@ -151,8 +171,8 @@ function checkTargetsShape(
     lossName === 'categorical_crossentropy' &&
     (matches(targets.shape, expected.slice(0, -1)) || matches(targets.shape, [...expected.slice(0, -1), 1]));
   fail(
-    `targets has shape ${formatShape(targets.shape)} but the model's output shape is ${formatShape(outputShape)}; expected ${formatShape(expected)}${classIds ? '; for integer class ids use sparse_categorical_crossentropy' : reshapeHint('y', targets.shape, expected)}`,
-    { array: 'targets', shape: targets.shape, expected },
+    `${label} has shape ${formatShape(targets.shape)} but the model's output shape is ${formatShape(outputShape)}; expected ${formatShape(expected)}${classIds ? '; for integer class ids use sparse_categorical_crossentropy' : reshapeHint('y', targets.shape, expected)}`,
+    { array: label, shape: targets.shape, expected },
   );
 }
 

@@ -4,14 +4,15 @@
  */
 import { EngineError } from '../errors.js';
 import type { NdArray } from '../ndarray.js';
+import type { ArrayGroup } from './array-group.js';
 import { parseJsonArray, type JsonArrayOptions } from './json-array.js';
 import { parseNpy } from './npy.js';
 import { parseNpz, type NpzOptions } from './npz.js';
 
 /** A batch as decoded, before it is checked against a model. */
 export interface Batch {
-  inputs: NdArray;
-  targets: NdArray;
+  inputs: ArrayGroup;
+  targets: ArrayGroup;
 }
 
 /** One uploaded or on-disk file. */
@@ -68,7 +69,63 @@ export function decodeArrayFile(bytes: Uint8Array, filename: string, options: De
 }
 
 /**
- * Decodes a batch from an `.npz` archive holding `inputs` and `targets` (or `x` and `y`).
+ * Decodes one file of a batch's inputs or targets: as `decodeArrayFile`, but an `.npz` archive holding several
+ * arrays gives them by name (one per model input or output).
+ */
+export function decodeArrayGroupFile(
+  bytes: Uint8Array,
+  filename: string,
+  options: DecodeOptions = {},
+): ArrayGroup {
+  if (detectFormat(bytes, filename) === 'npz') {
+    const arrays = parseNpz(bytes, filename, options);
+    return arrays.size === 1 ? arrays.values().next().value! : arrays;
+  }
+  return decodeArrayFile(bytes, filename, options);
+}
+
+/**
+ * A batch from arrays by name: `inputs` and `targets` (or `x` and `y`), or for models with several inputs or outputs
+ * `inputs.<input name>` and `targets.<output name>` (either role may be single or named).
+ * @throws EngineError('invalid_batch') when a role is missing, or given both ways
+ */
+export function batchFromNamedArrays(arrays: ReadonlyMap<string, NdArray>, source: string): Batch {
+  const named = (what: 'inputs' | 'targets') => {
+    const group = new Map<string, NdArray>();
+    for (const [key, array] of arrays) {
+      if (key.startsWith(`${what}.`) && key.length > what.length + 1)
+        group.set(key.slice(what.length + 1), array);
+    }
+    return group;
+  };
+  const namedInputs = named('inputs');
+  const namedTargets = named('targets');
+  if (namedInputs.size === 0 && namedTargets.size === 0) {
+    const [inputsName, targetsName] = pickBatchNames([...arrays.keys()], source);
+    return { inputs: arrays.get(inputsName)!, targets: arrays.get(targetsName)! };
+  }
+  const pick = (what: 'inputs' | 'targets', group: Map<string, NdArray>): ArrayGroup => {
+    const single = arrays.get(what);
+    if (single && group.size > 0) {
+      throw new EngineError(
+        'invalid_batch',
+        `${source}: holds both '${what}' and '${what}.<name>' arrays; send one or the other`,
+      );
+    }
+    if (single) return single;
+    if (group.size > 0) return group;
+    throw new EngineError(
+      'invalid_batch',
+      `${source}: no ${what}: expected '${what}' or '${what}.<name>' arrays, found ${listNames(arrays.keys())}`,
+      { found: [...arrays.keys()].slice(0, MAX_LISTED_NAMES) },
+    );
+  };
+  return { inputs: pick('inputs', namedInputs), targets: pick('targets', namedTargets) };
+}
+
+/**
+ * Decodes a batch from an `.npz` archive holding `inputs` and `targets` (or `x` and `y`), or `inputs.<name>` and
+ * `targets.<name>` arrays for a model with several inputs or outputs.
  *
  * @throws EngineError('invalid_array') for a malformed archive; EngineError('invalid_batch') when the expected
  *   arrays are missing (the message lists the names found).
@@ -78,20 +135,18 @@ export function decodeBatchFromNpz(
   filename = 'batch.npz',
   options: DecodeOptions = {},
 ): Batch {
-  const arrays = parseNpz(bytes, filename, options);
-  const [inputsName, targetsName] = pickBatchNames([...arrays.keys()], filename);
-  return { inputs: arrays.get(inputsName)!, targets: arrays.get(targetsName)! };
+  return batchFromNamedArrays(parseNpz(bytes, filename, options), filename);
 }
 
-/** Decodes a batch given as two files (each `.npy`, `.json`, or a one-array `.npz`). */
+/** Decodes a batch given as two files (each `.npy`, `.json`, or an `.npz` of one array or of arrays by name). */
 export function decodeBatchFromFiles(
   inputs: ArrayFile,
   targets: ArrayFile,
   options: DecodeOptions = {},
 ): Batch {
   return {
-    inputs: decodeArrayFile(inputs.bytes, inputs.filename, options),
-    targets: decodeArrayFile(targets.bytes, targets.filename, options),
+    inputs: decodeArrayGroupFile(inputs.bytes, inputs.filename, options),
+    targets: decodeArrayGroupFile(targets.bytes, targets.filename, options),
   };
 }
 
@@ -110,11 +165,13 @@ export function decodeBatchFromJson(value: unknown, name = 'batch', options: Dec
     );
   }
   const record = value as Record<string, unknown>;
-  const [inputsName, targetsName] = pickBatchNames(Object.keys(record), name);
-  return {
-    inputs: parseJsonArray(record[inputsName], inputsName, options),
-    targets: parseJsonArray(record[targetsName], targetsName, options),
-  };
+  const arrays = new Map<string, NdArray>();
+  for (const key of Object.keys(record)) {
+    if (/^(inputs|targets|x|y)$|^(inputs|targets)\../.test(key)) {
+      arrays.set(key, parseJsonArray(record[key], key, options));
+    }
+  }
+  return batchFromNamedArrays(arrays, name);
 }
 
 /**

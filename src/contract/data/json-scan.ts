@@ -47,7 +47,8 @@ export interface JsonScanOptions {
    */
   maxOutputBytes?: number;
   /**
-   * For {@link scanJsonArrays}: the only keys accepted; any other key is refused before its value is read.
+   * For {@link scanJsonArrays}: the only keys accepted; any other key is refused before its value is read. A key
+   * ending in `.*` accepts any key with that prefix and a non-empty rest (`inputs.*` accepts `inputs.image`).
    * @defaultValue any key
    */
   keys?: readonly string[];
@@ -131,7 +132,13 @@ export function scanJsonArrays(bytes: Uint8Array, options: JsonScanOptions): Map
           { key, offset: keyOffset },
         );
       }
-      if (keys && !keys.includes(key)) {
+      if (
+        keys &&
+        !keys.some(
+          (k) =>
+            k === key || (k.endsWith('.*') && key.length > k.length - 1 && key.startsWith(k.slice(0, -1))),
+        )
+      ) {
         throw new EngineError(
           'invalid_array',
           `${name}: unexpected key ${JSON.stringify(key)} at byte ${keyOffset}; expected ${keys.map((k) => JSON.stringify(k)).join(', ')}`,

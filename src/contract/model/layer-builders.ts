@@ -6,6 +6,7 @@ import { EngineError } from '../errors.js';
 import { sizeOf } from '../ndarray.js';
 import { normalizeActivation } from './activation-names.js';
 import type { LayerOp, Padding, Shape } from './parsed-model.js';
+import { RECURRENT_BUILDERS, timeDistributed } from './recurrent-builders.js';
 import type { RawLayer } from './topology.js';
 import { windowOutputLength } from './window-indices.js';
 
@@ -14,6 +15,11 @@ export interface WeightDecl {
   name: string;
   shape: number[];
   trainable: boolean;
+  /**
+   * A weight the layer may carry but the engine never reads (Normalization's `count`, an int64 the converter writes
+   * as int32): its manifest entry is accounted for in any dtype, and it may be absent.
+   */
+  unread?: boolean;
 }
 
 export interface BuiltLayer {
@@ -482,6 +488,115 @@ const merge =
     return { op: { kind: 'merge', mode }, outputShape: shape, weights: [] };
   };
 
+/** Input `which` (0 or 1) of a Dot: its axis counting the batch (≥ 1), from Keras's int or pair `axes`. */
+function dotAxis(layer: RawLayer, input: Shape, which: 0 | 1): number {
+  const raw = layer.config.axes;
+  const pairOf = typeof raw === 'number' ? [raw, raw] : raw;
+  if (!Array.isArray(pairOf) || pairOf.length !== 2 || !pairOf.every((a) => Number.isInteger(a))) {
+    fail(layer, `axes ${JSON.stringify(raw)} must be an integer or a pair of integers.`);
+  }
+  const axis = pairOf[which] as number;
+  const rank = input.length + 1;
+  const resolved = axis < 0 ? axis + rank : axis;
+  if (resolved < 1 || resolved >= rank) {
+    fail(
+      layer,
+      `axis ${axis} of input ${which + 1} [null, ${input.join(', ')}] is out of range (the batch axis cannot be summed over).`,
+    );
+  }
+  return resolved;
+}
+
+/** Dot: Keras's output shape, input 1's axes but the dot axis, then input 2's ([1] when both are vectors). */
+const dot: Builder = (layer, inputs) => {
+  if (inputs.length !== 2) fail(layer, `expects exactly two inputs, got ${inputs.length}.`);
+  const [x, y] = inputs;
+  const axes: [number, number] = [dotAxis(layer, x, 0), dotAxis(layer, y, 1)];
+  if (x[axes[0] - 1] !== y[axes[1] - 1]) {
+    fail(
+      layer,
+      `cannot take the dot product of [null, ${x.join(', ')}] along axis ${axes[0]} (size ${x[axes[0] - 1]}) ` +
+        `and [null, ${y.join(', ')}] along axis ${axes[1]} (size ${y[axes[1] - 1]}): the sizes differ.`,
+    );
+  }
+  const out = [...x.filter((_, i) => i !== axes[0] - 1), ...y.filter((_, i) => i !== axes[1] - 1)];
+  return {
+    op: { kind: 'dot', axes, normalize: bool(layer, 'normalize', false) },
+    outputShape: out.length === 0 ? [1] : out,
+    weights: [],
+  };
+};
+
+/** A config statistic (a number or nested lists) broadcast, numpy-style from the right, to `shape`; row-major. */
+function statistic(layer: RawLayer, key: string, shape: number[]): number[] {
+  const value = layer.config[key];
+  const dims: number[] = [];
+  for (let v = value; Array.isArray(v); v = v[0]) dims.push(v.length);
+  const flat = (Array.isArray(value) ? value.flat(dims.length) : [value]) as unknown[];
+  const offset = shape.length - dims.length;
+  if (
+    flat.length !== dims.reduce((a, b) => a * b, 1) ||
+    flat.some((v) => typeof v !== 'number' || !Number.isFinite(v)) ||
+    offset < 0 ||
+    dims.some((d, i) => d !== 1 && d !== shape[offset + i])
+  ) {
+    fail(
+      layer,
+      `config "${key}" ${JSON.stringify(value)} does not broadcast to the kept axes [${shape.join(', ')}].`,
+    );
+  }
+  const out = new Array<number>(sizeOf(shape));
+  const index = new Array<number>(shape.length).fill(0);
+  for (let j = 0; j < out.length; j++) {
+    let from = 0;
+    dims.forEach((d, i) => (from = from * d + (d === 1 ? 0 : index[offset + i])));
+    out[j] = flat[from] as number;
+    for (let i = shape.length - 1; i >= 0; i--) {
+      if (++index[i] < shape[i]) break;
+      index[i] = 0;
+    }
+  }
+  return out;
+}
+
+/**
+ * Normalization (Keras 2 and 3): `axis` an int, a list or null (one scalar mean), counting the batch axis; the
+ * statistics are non-trainable weights `mean` and `variance` shaped as the kept axes (and an unread `count`), or
+ * the config's `mean`/`variance` (Keras 3 writes them there when given to the constructor, then with no weights).
+ */
+const normalization: Builder = (layer, inputs) => {
+  const input = one(layer, inputs);
+  const raw = layer.config.axis === undefined ? -1 : layer.config.axis;
+  const list = raw === null ? [] : Array.isArray(raw) ? raw : [raw];
+  const rank = input.length + 1;
+  const axes = list.map((a) => {
+    if (!Number.isInteger(a) || a < -rank || a >= rank) {
+      fail(layer, `axis ${JSON.stringify(raw)} is invalid for input rank ${rank}.`);
+    }
+    if (a === 0 || a === -rank) {
+      fail(layer, 'a mean and variance per batch position (axis 0) is not supported.', 'unsupported_layer');
+    }
+    return (a as number) < 0 ? (a as number) + rank : (a as number);
+  });
+  axes.sort((a, b) => a - b);
+  if (new Set(axes).size !== axes.length) fail(layer, `axis ${JSON.stringify(raw)} repeats an axis.`);
+  const kept = axes.map((a) => input[a - 1]);
+  const invert = bool(layer, 'invert', false);
+  const given = [layer.config.mean, layer.config.variance].map((v) => v !== undefined && v !== null);
+  if (given[0] !== given[1]) fail(layer, 'config "mean" and "variance" must be given together.');
+  const stats = given[0]
+    ? { mean: statistic(layer, 'mean', kept), variance: statistic(layer, 'variance', kept) }
+    : null;
+  const weights: WeightDecl[] = stats
+    ? []
+    : [
+        { name: 'mean', shape: kept, trainable: false },
+        { name: 'variance', shape: kept, trainable: false },
+        { name: 'count', shape: [], trainable: false, unread: true },
+      ];
+  return { op: { kind: 'normalization', axes, invert, stats }, outputShape: input, weights };
+};
+
 /**
  * A padding or cropping amount as [[top, bottom], [left, right]] (top/bottom 0 in 1-D), from Keras's forms: an
  * int, a symmetric pair per axis, or a pair of pairs (1-D: an int or [left, right]).
@@ -647,6 +762,8 @@ const BUILDERS: Record<string, Builder> = {
   Average: merge('average'),
   Maximum: merge('maximum'),
   Minimum: merge('minimum'),
+  Dot: dot,
+  Normalization: normalization,
   ZeroPadding1D: zeroPadding(1),
   ZeroPadding2D: zeroPadding(2),
   Cropping1D: cropping(1),
@@ -656,6 +773,8 @@ const BUILDERS: Record<string, Builder> = {
   Permute: permute,
   RepeatVector: repeatVector,
   Concatenate: concatenate,
+  ...RECURRENT_BUILDERS,
+  TimeDistributed: (layer, inputs, trainable) => timeDistributed(layer, inputs, trainable, buildLayer),
 };
 
 /** Every layer class the engine accepts (InputLayer included). */

@@ -2,13 +2,17 @@
  * TF.js Layers artifacts (model.json + weight shards in memory) → the normalized model the engine computes with.
  * tf-free: the HTTP service imports it to inspect uploads without loading TensorFlow.js.
  */
-import { EngineError } from '../errors.js';
+import { exampleShapesFor, type ArrayGroup } from '../data/array-group.js';
+import { EngineError, isEngineError } from '../errors.js';
 import { sizeOf } from '../ndarray.js';
 import type { ModelArtifacts, ParamLayout } from '../types.js';
 import { buildLayer, type WeightDecl } from './layer-builders.js';
-import type { LayerSpec, ParsedModel, Shape, WeightTensor } from './parsed-model.js';
-import { readTopology, type RawLayer } from './topology.js';
+import { resolveMasks } from './recurrent-builders.js';
+import type { LayerSpec, ModelInput, ModelOutput, ParsedModel, Shape, WeightTensor } from './parsed-model.js';
+import { readTopology, type RawLayer, type RawTopology } from './topology.js';
 import { decodeWeightsManifest, type ManifestWeight } from './weights-manifest.js';
+import { importOnnx } from '../onnx/import.js';
+import { looksLikeOnnx } from '../onnx/onnx-proto.js';
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -63,15 +67,44 @@ function topologicalOrder(layers: RawLayer[]): RawLayer[] {
   return ordered;
 }
 
-/** Finds a manifest weight by `layer/weight`, allowing a model-name prefix or a `:0` suffix as some writers add. */
+/**
+ * Finds a manifest weight by `layer/weight` (`layer/sublayer/weight` in Bidirectional), allowing what writers add:
+ * a `:0` suffix, a model-name prefix (Keras 3, nested models), and one scope before the weight's own name (Keras 2's
+ * RNN cells: `gru/gru_cell/kernel`, `bidirectional/forward_lstm/lstm_cell_2/kernel`; Keras 3's wrapped layers),
+ * in that order of preference. A name that several manifest weights match equally well is refused.
+ */
 function manifestLookup(manifest: ManifestWeight[]): (fullName: string) => ManifestWeight | undefined {
   const byName = new Map<string, ManifestWeight>();
   for (const w of manifest) byName.set(w.name.replace(/:0$/, ''), w);
+  const unique = (fullName: string, matches: [string, ManifestWeight][]) => {
+    if (matches.length > 1) {
+      throw new EngineError(
+        'invalid_model',
+        `Weight "${fullName}" matches several weightsManifest entries (${matches.map(([name]) => name).join(', ')}); which one is meant is ambiguous.`,
+        { weight: fullName, candidates: matches.map(([name]) => name) },
+      );
+    }
+    return matches[0]?.[1];
+  };
+  const endsAs = (name: string, fullName: string) => name === fullName || name.endsWith(`/${fullName}`);
+  /** The name without its second-to-last segment (the cell scope), as TF.js reads Keras 2 RNN weights. */
+  const unscoped = (name: string) => {
+    const parts = name.split('/');
+    return parts.length < 3 ? undefined : [...parts.slice(0, -2), parts[parts.length - 1]].join('/');
+  };
   return (fullName) => {
     const exact = byName.get(fullName);
     if (exact) return exact;
-    const suffixed = [...byName.entries()].filter(([name]) => name.endsWith(`/${fullName}`));
-    return suffixed.length === 1 ? suffixed[0][1] : undefined;
+    const entries = [...byName.entries()];
+    const prefixed = entries.filter(([name]) => name.endsWith(`/${fullName}`));
+    if (prefixed.length > 0) return unique(fullName, prefixed);
+    return unique(
+      fullName,
+      entries.filter(([name]) => {
+        const short = unscoped(name);
+        return short !== undefined && endsAs(short, fullName);
+      }),
+    );
   };
 }
 
@@ -106,72 +139,70 @@ function bindWeight(layer: string, decl: WeightDecl, found: ManifestWeight | und
  * A layer on that chain whose output also feeds another layer cannot be split at its logits, so the model then
  * reports a linear final activation (everything applied inside the network).
  */
-function finalActivationOf(layers: LayerSpec[], outputLayer: string): ParsedModel['finalActivation'] {
+function finalActivationOf(
+  layers: LayerSpec[],
+  outputLayer: string,
+  outputs: readonly string[],
+): ModelOutput['finalActivation'] {
   const byName = new Map(layers.map((l) => [l.name, l]));
-  const consumers = (name: string) => layers.filter((l) => l.inbound.includes(name)).length;
+  // A layer read by another layer, or output twice, must stay whole.
+  const consumers = (name: string) =>
+    layers.filter((l) => l.inbound.includes(name)).length + outputs.filter((o) => o === name).length - 1;
   let layer = byName.get(outputLayer)!;
   if (consumers(layer.name) > 0) return { activation: 'linear', layer: outputLayer };
   while (layer.kind === 'identity' && layer.inbound.length === 1) {
     layer = byName.get(layer.inbound[0])!;
-    if (consumers(layer.name) > 1) return { activation: 'linear', layer: outputLayer };
+    if (consumers(layer.name) > 0 || outputs.includes(layer.name))
+      return { activation: 'linear', layer: outputLayer };
   }
   const activation = 'activation' in layer ? layer.activation : 'linear';
   return { activation, layer: layer.name };
 }
 
-/**
- * Parses TF.js Layers artifacts: `modelJson` as an object, a JSON string or its bytes, with `modelTopology`
- * (Sequential or functional Keras JSON) and `weightsManifest` whose shard paths are looked up in `weights`.
- *
- * @returns layers in topological order with resolved shapes, all weights in model weight order (layer order,
- *   Keras order within a layer), and the layout of the trainable ones in θ
- * @throws EngineError('invalid_model') for malformed JSON, topology, shapes or shard sizes;
- *   EngineError('unsupported_layer') for a layer class, activation or option outside the supported set;
- *   EngineError('missing_weights') for a missing shard file or weight
- */
-export function parseModel(artifacts: ModelArtifacts): ParsedModel {
-  const json = readModelJson(artifacts.modelJson);
-  const topologyJson = json.modelTopology ?? (json.class_name !== undefined ? json : undefined);
-  if (topologyJson === undefined) throw new EngineError('invalid_model', 'model.json has no modelTopology.');
-  const topology = readTopology(topologyJson);
+/** Sizes given to variable (null) input axes when no batch is at hand: two, to see which output axes follow them. */
+const NOMINAL_SIZES = [64, 96] as const;
 
-  const inputShape = topology.batchInputShape.slice(1);
-  if (inputShape.length === 0 || inputShape.some((d) => !Number.isInteger(d) || (d as number) < 1)) {
-    throw new EngineError(
-      'invalid_model',
-      `The input shape [${topology.batchInputShape.map(String).join(', ')}] must be fully defined apart from the batch axis.`,
-    );
-  }
+export interface ParseOptions {
+  /**
+   * The batch's inputs: null (variable) input axes take their size from them. Without them, null axes get nominal
+   * sizes, and output axes that follow them are reported null.
+   */
+  inputs?: ArrayGroup;
+}
 
-  const manifest = decodeWeightsManifest(json.weightsManifest, artifacts.weights);
-  const lookup = manifestLookup(manifest);
-  const used = new Set<ManifestWeight>();
+interface Built {
+  layers: LayerSpec[];
+  weights: WeightTensor[];
+  shapes: Map<string, Shape>;
+}
 
+function buildGraph(
+  topology: RawTopology,
+  inputShapes: Shape[],
+  lookup: (fullName: string) => ManifestWeight | undefined,
+  used: Set<ManifestWeight>,
+): Built {
+  const inputIndex = new Map(topology.inputs.map((input, i) => [input.layer, i]));
   const shapes = new Map<string, Shape>();
   const layers: LayerSpec[] = [];
   const weights: WeightTensor[] = [];
   for (const raw of topologicalOrder(topology.layers)) {
     if (raw.className === 'InputLayer') {
-      if (raw.name !== topology.inputLayer)
-        throw new EngineError('invalid_model', `Extra input layer "${raw.name}".`);
-      shapes.set(raw.name, inputShape as Shape);
-      layers.push({
-        ...raw,
-        kind: 'input',
-        inputShapes: [],
-        outputShape: inputShape as Shape,
-        weightNames: [],
-      });
+      const index = inputIndex.get(raw.name);
+      if (index === undefined) throw new EngineError('invalid_model', `Extra input layer "${raw.name}".`);
+      const shape = inputShapes[index];
+      shapes.set(raw.name, shape);
+      layers.push({ ...raw, kind: 'input', inputShapes: [], outputShape: shape, weightNames: [] });
       continue;
     }
-    const inputShapes = raw.inbound.map((name) => shapes.get(name)!);
-    if (inputShapes.length === 0)
+    const inputShapesOfLayer = raw.inbound.map((name) => shapes.get(name)!);
+    if (inputShapesOfLayer.length === 0)
       throw new EngineError('invalid_model', `Layer "${raw.name}" has no inputs.`);
-    const built = buildLayer(raw, inputShapes);
-    const bound = built.weights.map((decl) => {
+    const built = buildLayer(raw, inputShapesOfLayer);
+    const bound = built.weights.flatMap((decl) => {
       const found = lookup(`${raw.name}/${decl.name}`);
       if (found) used.add(found);
-      return bindWeight(raw.name, decl, found);
+      return decl.unread ? [] : [bindWeight(raw.name, decl, found)];
     });
     weights.push(...bound);
     shapes.set(raw.name, built.outputShape);
@@ -180,10 +211,95 @@ export function parseModel(artifacts: ModelArtifacts): ParsedModel {
       name: raw.name,
       className: raw.className,
       inbound: raw.inbound,
-      inputShapes,
+      inputShapes: inputShapesOfLayer,
       outputShape: built.outputShape,
       weightNames: bound.map((w) => w.name),
     });
+  }
+  resolveMasks(layers, topology.layers, topology.outputs);
+  return { layers, weights, shapes };
+}
+
+/** Declared input shapes with null axes filled from the batch (when its rank matches) or with `nominal`. */
+function resolveInputShapes(
+  topology: RawTopology,
+  exampleShapes: readonly (readonly number[])[] | undefined,
+  nominal: number,
+): Shape[] {
+  return topology.inputs.map((input, i) => {
+    const declared = input.batchShape.slice(1);
+    const given = exampleShapes?.[i];
+    const fits = given !== undefined && given.length === declared.length;
+    return declared.map((d, axis) => (d === null ? (fits ? given[axis] : nominal) : d));
+  });
+}
+
+/**
+ * Parses TF.js Layers artifacts: `modelJson` as an object, a JSON string or its bytes, with `modelTopology`
+ * (Sequential or functional Keras JSON, nested sub-models flattened) and `weightsManifest` whose shard paths are
+ * looked up in `weights`.
+ *
+ * @returns layers in topological order with resolved shapes, all weights in model weight order (layer order,
+ *   Keras order within a layer), the layout of the trainable ones in θ, and the model's inputs and outputs
+ * @throws EngineError('invalid_model') for malformed JSON, topology, shapes or shard sizes;
+ *   EngineError('unsupported_layer') for a layer class, activation or option outside the supported set;
+ *   EngineError('missing_weights') for a missing shard file or weight
+ */
+export function parseModel(artifacts: ModelArtifacts, options: ParseOptions = {}): ParsedModel {
+  // An ONNX file (bytes of a protobuf ModelProto, never JSON text) goes to the ONNX importer.
+  const raw =
+    artifacts.modelJson instanceof ArrayBuffer ? new Uint8Array(artifacts.modelJson) : artifacts.modelJson;
+  if (raw instanceof Uint8Array && looksLikeOnnx(raw)) return importOnnx(raw);
+  const json = readModelJson(artifacts.modelJson);
+  const topologyJson = json.modelTopology ?? (json.class_name !== undefined ? json : undefined);
+  if (topologyJson === undefined) throw new EngineError('invalid_model', 'model.json has no modelTopology.');
+  const topology = readTopology(topologyJson);
+
+  let variable = false;
+  for (const input of topology.inputs) {
+    const shape = input.batchShape.slice(1);
+    if (shape.length === 0 || shape.some((d) => d !== null && (!Number.isInteger(d) || d < 1))) {
+      throw new EngineError(
+        'invalid_model',
+        `Input "${input.layer}" has shape [${input.batchShape.map(String).join(', ')}]; every axis after the batch must be a positive size or null.`,
+      );
+    }
+    variable ||= shape.includes(null);
+  }
+
+  const manifest = decodeWeightsManifest(json.weightsManifest, artifacts.weights);
+  const lookup = manifestLookup(manifest);
+  const used = new Set<ManifestWeight>();
+  const exampleShapes =
+    variable && options.inputs
+      ? exampleShapesFor(
+          options.inputs,
+          topology.inputs.map((i) => i.layer),
+        )
+      : undefined;
+  const sizes = variable && !exampleShapes ? NOMINAL_SIZES : [NOMINAL_SIZES[0]];
+  const builds = sizes.map((nominal) => {
+    try {
+      return buildGraph(topology, resolveInputShapes(topology, exampleShapes, nominal), lookup, used);
+    } catch (e) {
+      if (!variable || exampleShapes || !isEngineError(e) || e.code !== 'invalid_model') throw e;
+      throw new EngineError(
+        'invalid_model',
+        `${e.message} (The model's input has variable (null) axes, sized ${nominal} here for checking: a layer whose weights or shapes depend on such an axis needs its size declared.)`,
+        e.details,
+      );
+    }
+  });
+  const [{ layers, weights, shapes }] = builds;
+  if (builds.length > 1) {
+    const other = builds[1].weights;
+    const differs = weights.find((w, i) => w.shape.join() !== other[i].shape.join());
+    if (differs) {
+      throw new EngineError(
+        'invalid_model',
+        `Weight "${differs.name}" changes shape with the length of the model's variable (null) input axes; declare those axes' sizes.`,
+      );
+    }
   }
 
   const unused = manifest.filter((w) => !used.has(w)).map((w) => w.name);
@@ -203,17 +319,19 @@ export function parseModel(artifacts: ModelArtifacts): ParsedModel {
     offset += size;
   }
 
-  const inputDtype = /^u?int/.test(topology.inputDtype) ? 'int32' : 'float32';
-  return {
-    name: topology.name,
-    layers,
-    weights,
-    parameters,
-    inputLayer: topology.inputLayer,
-    outputLayer: topology.outputLayer,
-    inputShape: [null, ...(inputShape as number[])],
-    inputDtype,
-    outputShape: [null, ...shapes.get(topology.outputLayer)!],
-    finalActivation: finalActivationOf(layers, topology.outputLayer),
-  };
+  const inputs: ModelInput[] = topology.inputs.map((input) => ({
+    name: input.layer,
+    shape: [null, ...input.batchShape.slice(1)],
+    dtype: /^u?int/.test(input.dtype) ? 'int32' : 'float32',
+  }));
+  const outputs: ModelOutput[] = topology.outputs.map((name) => {
+    const shape = shapes.get(name)!;
+    const alternative = builds.length > 1 ? builds[1].shapes.get(name)! : shape;
+    return {
+      name,
+      shape: [null, ...shape.map((d, i) => (alternative[i] === d ? d : null))],
+      finalActivation: finalActivationOf(layers, name, topology.outputs),
+    };
+  });
+  return { name: topology.name, layers, weights, parameters, inputs, outputs };
 }

@@ -13,14 +13,21 @@ export interface RawLayer {
   inbound: string[];
 }
 
+/** A model input: its InputLayer and declared batch shape (null batch; other null axes take the batch's size). */
+export interface RawInput {
+  layer: string;
+  batchShape: (number | null)[];
+  dtype: string;
+}
+
 export interface RawTopology {
   name: string;
+  /** Every layer, nested Sequential/functional sub-models flattened into their place. */
   layers: RawLayer[];
-  /** Batch input shape (null batch) declared by the input layer or the first Sequential layer. */
-  batchInputShape: (number | null)[];
-  inputDtype: string;
-  inputLayer: string;
-  outputLayer: string;
+  /** In the model's input order (Keras `input_layers`). */
+  inputs: RawInput[];
+  /** Names of the layers producing the model's outputs, in Keras `output_layers` order. */
+  outputs: string[];
 }
 
 const NESTED_MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
@@ -47,7 +54,10 @@ function dtypeName(dtype: unknown): string | undefined {
   return undefined;
 }
 
-function readLayerHeader(entry: unknown, index: number): RawLayer {
+/** A layer entry, or a nested model to flatten (its entry kept whole). */
+type Entry = { layer: RawLayer; nested?: Record<string, unknown> };
+
+function readEntry(entry: unknown, index: number): Entry {
   if (!isObject(entry)) throw invalid(`Layer #${index} in the model topology is not an object.`);
   const className = entry.class_name ?? entry.className;
   if (typeof className !== 'string')
@@ -55,14 +65,8 @@ function readLayerHeader(entry: unknown, index: number): RawLayer {
   const config = isObject(entry.config) ? snakeKeys(entry.config) : {};
   const name = entry.name ?? config.name;
   if (typeof name !== 'string' || name === '') throw invalid(`Layer #${index} (${className}) has no name.`);
-  if (NESTED_MODEL_CLASSES.has(className)) {
-    throw new EngineError(
-      'unsupported_layer',
-      `Layer "${name}" is a nested ${className} model; nested models are not supported. Rebuild the model flat.`,
-      { layer: name, className },
-    );
-  }
-  return { name, className, config, inbound: [] };
+  const layer: RawLayer = { name, className, config, inbound: [] };
+  return NESTED_MODEL_CLASSES.has(className) ? { layer, nested: entry } : { layer };
 }
 
 function declaredBatchShape(config: Record<string, unknown>): (number | null)[] | undefined {
@@ -82,7 +86,11 @@ function kerasHistories(value: unknown, out: unknown[][]): void {
   }
 }
 
-function inboundNames(layerName: string, inboundNodes: unknown): string[] {
+/**
+ * The names of the layers feeding `layerName`. `models` names the nested models of this graph: a reference to one
+ * may carry any node index (Keras counts the sub-model's own construction as node 0).
+ */
+function inboundNames(layerName: string, inboundNodes: unknown, models: ReadonlySet<string>): string[] {
   if (inboundNodes === undefined || inboundNodes === null) return [];
   if (!Array.isArray(inboundNodes)) throw invalid(`Layer "${layerName}" has malformed inbound_nodes.`);
   if (inboundNodes.length === 0) return [];
@@ -102,7 +110,7 @@ function inboundNames(layerName: string, inboundNodes: unknown): string[] {
     if (!Array.isArray(ref) || typeof ref[0] !== 'string') {
       throw invalid(`Layer "${layerName}" has a malformed inbound node reference.`);
     }
-    if ((ref[1] ?? 0) !== 0 || (ref[2] ?? 0) !== 0) {
+    if ((!models.has(ref[0]) && (ref[1] ?? 0) !== 0) || (ref[2] ?? 0) !== 0) {
       throw new EngineError(
         'unsupported_layer',
         `Layer "${layerName}" reads output ${ref[2]} of call ${ref[1]} of "${ref[0]}"; only single-output, single-call layers are supported.`,
@@ -113,10 +121,19 @@ function inboundNames(layerName: string, inboundNodes: unknown): string[] {
   });
 }
 
-/** `[["name", 0, 0]]` or, as Keras 3 writes a single one, `["name", 0, 0]`. */
+/**
+ * `[["name", 0, 0], ...]`, a single `["name", 0, 0]` as Keras 3 writes one, or Keras 2.13+'s dict
+ * `{"out": ["out", 0, 0]}` (in key order).
+ */
 function endpointNames(value: unknown, what: string): string[] {
-  if (!Array.isArray(value)) throw invalid(`The functional model has no ${what}.`);
-  const list = typeof value[0] === 'string' ? [value] : value;
+  const list = isObject(value)
+    ? Object.values(value)
+    : Array.isArray(value)
+      ? typeof value[0] === 'string'
+        ? [value]
+        : value
+      : undefined;
+  if (!list || list.length === 0) throw invalid(`The functional model has no ${what}.`);
   return list.map((ref) => {
     if (!Array.isArray(ref) || typeof ref[0] !== 'string')
       throw invalid(`The functional model's ${what} are malformed.`);
@@ -124,100 +141,167 @@ function endpointNames(value: unknown, what: string): string[] {
   });
 }
 
-function readSequential(name: string, layerList: unknown[], buildInputShape?: unknown): RawTopology {
-  const headers = layerList.map(readLayerHeader);
-  if (headers.length === 0) throw invalid('The Sequential model has no layers.');
-  const first = headers[0];
-  // Keras 3 may record the shape only as the model's build_input_shape.
-  const batchInputShape =
-    declaredBatchShape(first.config) ??
-    (Array.isArray(buildInputShape) ? (buildInputShape as (number | null)[]) : undefined);
-  if (!batchInputShape) {
+/** Depth of nested sub-models accepted (each level is one Sequential/functional model inside another). */
+const MAX_NESTING = 8;
+
+/**
+ * Flattens `entries` into `out`: plain layers are copied; a nested model's layers are inlined, its InputLayers
+ * replaced by what feeds the sub-model (`inbound`), and its name aliased to its output layer.
+ */
+function inline(
+  entry: Entry,
+  inbound: string[],
+  out: RawLayer[],
+  aliases: Map<string, string>,
+  depth: number,
+): void {
+  if (!entry.nested) {
+    out.push({ ...entry.layer, inbound });
+    return;
+  }
+  const { name } = entry.layer;
+  if (depth >= MAX_NESTING) throw invalid(`Sub-model "${name}" is nested more than ${MAX_NESTING} deep.`);
+  const inner = readModel(entry.nested, depth + 1);
+  if (inner.inputs.length !== inbound.length) {
     throw invalid(
-      `The Sequential model does not declare its input shape (no batch_input_shape on "${first.name}"); build it with an inputShape.`,
+      `Sub-model "${name}" has ${inner.inputs.length} input(s) but is called on ${inbound.length} tensor(s).`,
+    );
+  }
+  if (inner.outputs.length !== 1) {
+    throw new EngineError(
+      'unsupported_layer',
+      `Sub-model "${name}" has ${inner.outputs.length} outputs; a nested model must have one.`,
+      { layer: name, className: entry.layer.className },
+    );
+  }
+  inner.inputs.forEach((input, i) => aliases.set(input.layer, inbound[i]));
+  for (const layer of inner.layers) {
+    if (layer.className === 'InputLayer') continue;
+    out.push(layer);
+  }
+  aliases.set(name, inner.outputs[0]);
+}
+
+function resolveAliases(topology: RawTopology, aliases: Map<string, string>): RawTopology {
+  const resolve = (name: string) => {
+    let current = name;
+    for (let hops = 0; aliases.has(current); hops++) {
+      if (hops > aliases.size) throw invalid(`The layer graph has a cycle through "${name}".`);
+      current = aliases.get(current)!;
+    }
+    return current;
+  };
+  for (const layer of topology.layers) layer.inbound = layer.inbound.map(resolve);
+  return { ...topology, outputs: topology.outputs.map(resolve) };
+}
+
+function readSequential(
+  name: string,
+  layerList: unknown[],
+  buildInputShape: unknown,
+  depth: number,
+): RawTopology {
+  const entries = layerList.map(readEntry);
+  if (entries.length === 0) throw invalid('The Sequential model has no layers.');
+  const first = entries[0];
+  // Keras 3 may record the shape only as the model's build_input_shape; a nested model first may declare it.
+  const batchShape =
+    (first.nested ? undefined : declaredBatchShape(first.layer.config)) ??
+    (Array.isArray(buildInputShape) ? (buildInputShape as (number | null)[]) : undefined) ??
+    (first.nested ? readModel(first.nested, depth + 1).inputs[0]?.batchShape : undefined);
+  if (!batchShape) {
+    throw invalid(
+      `The Sequential model does not declare its input shape (no batch_input_shape on "${first.layer.name}"); build it with an inputShape.`,
     );
   }
   const layers: RawLayer[] = [];
-  if (first.className !== 'InputLayer') {
-    layers.push({
-      name: `${first.name}_input`,
-      className: 'InputLayer',
-      config: { ...first.config },
-      inbound: [],
-    });
+  const aliases = new Map<string, string>();
+  let input: RawLayer;
+  if (first.layer.className === 'InputLayer') {
+    input = first.layer;
+    entries.shift();
+  } else {
+    input = { name: `${first.layer.name}_input`, className: 'InputLayer', config: {}, inbound: [] };
   }
-  for (const layer of headers) {
-    if (layer.className === 'InputLayer' && layers.length > 0) {
-      throw invalid(`InputLayer "${layer.name}" appears after the first layer of a Sequential model.`);
+  layers.push(input);
+  let previous = input.name;
+  for (const entry of entries) {
+    if (entry.layer.className === 'InputLayer') {
+      throw invalid(`InputLayer "${entry.layer.name}" appears after the first layer of a Sequential model.`);
     }
-    layers.push({ ...layer, inbound: layers.length > 0 ? [layers[layers.length - 1].name] : [] });
+    inline(entry, [previous], layers, aliases, depth);
+    previous = entry.layer.name;
   }
-  return {
-    name,
-    layers,
-    batchInputShape,
-    inputDtype: dtypeName(first.config.dtype) ?? 'float32',
-    inputLayer: layers[0].name,
-    outputLayer: layers[layers.length - 1].name,
-  };
+  const dtype = first.nested ? undefined : dtypeName(first.layer.config.dtype);
+  return resolveAliases(
+    {
+      name,
+      layers,
+      inputs: [{ layer: input.name, batchShape, dtype: dtype ?? 'float32' }],
+      outputs: [previous],
+    },
+    aliases,
+  );
 }
 
-function readFunctional(name: string, config: Record<string, unknown>): RawTopology {
+function readFunctional(name: string, config: Record<string, unknown>, depth: number): RawTopology {
   if (!Array.isArray(config.layers)) throw invalid('The functional model has no layers list.');
-  const layers = config.layers.map((entry, i) => {
-    const layer = readLayerHeader(entry, i);
-    layer.inbound = inboundNames(layer.name, (entry as Record<string, unknown>).inbound_nodes);
-    return layer;
+  const entries = config.layers.map(readEntry);
+  const models = new Set(entries.filter((e) => e.nested).map((e) => e.layer.name));
+  const layers: RawLayer[] = [];
+  const aliases = new Map<string, string>();
+  config.layers.forEach((raw, i) => {
+    const entry = entries[i];
+    const inbound = inboundNames(entry.layer.name, (raw as Record<string, unknown>).inbound_nodes, models);
+    inline(entry, inbound, layers, aliases, depth);
   });
-  const inputs = endpointNames(config.input_layers, 'input_layers');
+  const inputs = endpointNames(config.input_layers, 'input_layers').map((inputName): RawInput => {
+    const input = layers.find((l) => l.name === inputName);
+    if (!input || input.className !== 'InputLayer')
+      throw invalid(`Input layer "${inputName}" is not an InputLayer.`);
+    const batchShape = declaredBatchShape(input.config);
+    if (!batchShape) throw invalid(`Input layer "${input.name}" declares no batch_input_shape.`);
+    return { layer: input.name, batchShape, dtype: dtypeName(input.config.dtype) ?? 'float32' };
+  });
   const outputs = endpointNames(config.output_layers, 'output_layers');
-  if (inputs.length !== 1 || outputs.length !== 1) {
-    throw new EngineError(
-      'invalid_model',
-      `The model has ${inputs.length} inputs and ${outputs.length} outputs; only single-input, single-output models are supported.`,
-    );
+  for (const output of outputs) {
+    if (!layers.some((l) => l.name === output) && !aliases.has(output))
+      throw invalid(`Output layer "${output}" is not in the model.`);
   }
-  const input = layers.find((l) => l.name === inputs[0]);
-  if (!input || input.className !== 'InputLayer')
-    throw invalid(`Input layer "${inputs[0]}" is not an InputLayer.`);
-  const batchInputShape = declaredBatchShape(input.config);
-  if (!batchInputShape) throw invalid(`Input layer "${input.name}" declares no batch_input_shape.`);
-  if (!layers.some((l) => l.name === outputs[0]))
-    throw invalid(`Output layer "${outputs[0]}" is not in the model.`);
-  return {
-    name,
-    layers,
-    batchInputShape,
-    inputDtype: dtypeName(input.config.dtype) ?? 'float32',
-    inputLayer: input.name,
-    outputLayer: outputs[0],
-  };
+  return resolveAliases({ name, layers, inputs, outputs }, aliases);
 }
 
-/**
- * Reads a Keras topology object (`{class_name, config}`, optionally wrapped in `model_config`).
- * @throws EngineError('invalid_model' | 'unsupported_layer')
- */
-export function readTopology(modelTopology: unknown): RawTopology {
-  let topology = modelTopology;
+function readModel(topologyJson: unknown, depth: number): RawTopology {
+  let topology = topologyJson;
   if (isObject(topology) && isObject(topology.model_config)) topology = topology.model_config;
   if (!isObject(topology)) throw invalid('modelTopology is not an object.');
   const className = topology.class_name ?? topology.className;
   const config = topology.config;
   if (className === 'Sequential') {
     // Older Keras wrote Sequential's config as the bare list of layers.
-    if (Array.isArray(config)) return readSequential('sequential', config);
+    if (Array.isArray(config)) return readSequential('sequential', config, undefined, depth);
     if (isObject(config) && Array.isArray(config.layers)) {
       const name = typeof config.name === 'string' ? config.name : 'sequential';
-      return readSequential(name, config.layers, config.build_input_shape);
+      const buildShape =
+        config.build_input_shape ?? (topology.build_config as Record<string, unknown>)?.input_shape;
+      return readSequential(name, config.layers, buildShape, depth);
     }
     throw invalid('The Sequential model has no layers list.');
   }
   if (className === 'Model' || className === 'Functional') {
     if (!isObject(config)) throw invalid('The functional model has no config.');
-    return readFunctional(typeof config.name === 'string' ? config.name : 'model', config);
+    return readFunctional(typeof config.name === 'string' ? config.name : 'model', config, depth);
   }
   throw invalid(
     `modelTopology.class_name is ${JSON.stringify(className)}; expected "Sequential", "Model" or "Functional" (a TF.js Layers model).`,
   );
+}
+
+/**
+ * Reads a Keras topology object (`{class_name, config}`, optionally wrapped in `model_config`), nested
+ * Sequential/functional sub-models flattened into the graph.
+ * @throws EngineError('invalid_model' | 'unsupported_layer')
+ */
+export function readTopology(modelTopology: unknown): RawTopology {
+  return readModel(modelTopology, 0);
 }

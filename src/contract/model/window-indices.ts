@@ -12,8 +12,19 @@ export interface WindowGeometry {
   kernel: [number, number];
   strides: [number, number];
   dilation: [number, number];
-  padding: Padding;
+  /** TF's `valid`/`same`, or explicit pads per axis [[top, bottom], [left, right]] (ONNX `pads`). */
+  padding: Padding | ExplicitPadding;
 }
+
+export interface ExplicitPadding {
+  pads: [[number, number], [number, number]];
+}
+
+/** One axis's padding: TF's rule, or [before, after] given explicitly. */
+type AxisPadding = Padding | [number, number];
+
+const axisPadding = (padding: Padding | ExplicitPadding, axis: 0 | 1): AxisPadding =>
+  typeof padding === 'string' ? padding : padding.pads[axis];
 
 interface AxisPlan {
   out: number;
@@ -23,10 +34,23 @@ interface AxisPlan {
 /**
  * TensorFlow's window placement along one axis. `same`: out = ceil(in/stride) and
  * pad_total = max((out − 1)·stride + (k − 1)·dilation + 1 − in, 0), of which floor(pad_total/2) goes before;
- * `valid`: out = ceil((in − (k − 1)·dilation)/stride), no padding.
+ * `valid`: out = ceil((in − (k − 1)·dilation)/stride), no padding; explicit [before, after]:
+ * out = floor((in + before + after − (k − 1)·dilation − 1)/stride) + 1.
  */
-function planAxis(input: number, k: number, stride: number, dilation: number, padding: Padding): AxisPlan {
+function planAxis(
+  input: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  padding: AxisPadding,
+): AxisPlan {
   const effective = (k - 1) * dilation + 1;
+  if (Array.isArray(padding)) {
+    return {
+      out: Math.floor((input + padding[0] + padding[1] - effective) / stride) + 1,
+      padBefore: padding[0],
+    };
+  }
   if (padding === 'valid') return { out: Math.ceil((input - effective + 1) / stride), padBefore: 0 };
   const out = Math.ceil(input / stride);
   const total = Math.max((out - 1) * stride + effective - input, 0);
@@ -55,8 +79,8 @@ export interface WindowTemplate {
 
 /** The spatial offsets every output pixel reads, shared by all examples and channels. */
 export function windowTemplate(g: WindowGeometry): WindowTemplate {
-  const rows = planAxis(g.height, g.kernel[0], g.strides[0], g.dilation[0], g.padding);
-  const cols = planAxis(g.width, g.kernel[1], g.strides[1], g.dilation[1], g.padding);
+  const rows = planAxis(g.height, g.kernel[0], g.strides[0], g.dilation[0], axisPadding(g.padding, 0));
+  const cols = planAxis(g.width, g.kernel[1], g.strides[1], g.dilation[1], axisPadding(g.padding, 1));
   const windowSize = g.kernel[0] * g.kernel[1];
   const spatial = new Int32Array(rows.out * cols.out * windowSize);
   let i = 0;
@@ -180,8 +204,8 @@ export function transposedConvPatchIndices(
   outWidth: number,
   batch: number,
 ): Int32Array {
-  const rows = planAxis(outHeight, g.kernel[0], g.strides[0], 1, g.padding);
-  const cols = planAxis(outWidth, g.kernel[1], g.strides[1], 1, g.padding);
+  const rows = planAxis(outHeight, g.kernel[0], g.strides[0], 1, axisPadding(g.padding, 0));
+  const cols = planAxis(outWidth, g.kernel[1], g.strides[1], 1, axisPadding(g.padding, 1));
   const source = (o: number, k: number, stride: number, padBefore: number, size: number) => {
     const t = o + padBefore - k;
     if (t < 0 || t % stride !== 0) return -1;

@@ -9,6 +9,8 @@ import { take } from '../autodiff/take.js';
 import { EngineError } from '../../contract/errors.js';
 import { sizeOf } from '../../contract/ndarray.js';
 import { applyActivation, expm1OfNegativePart } from './activations.js';
+import { buildRecurrent } from './recurrent.js';
+import { applyOnnxNode } from './onnx-ops.js';
 import type { ActivationName } from '../../contract/model/activation-names.js';
 import type { LayerSpec, ParsedModel } from '../../contract/model/parsed-model.js';
 import {
@@ -36,6 +38,8 @@ export interface Forward {
    * @throws EngineError('invalid_batch') for an input of the wrong shape or invalid Embedding ids
    */
   forward(params: Record<string, tf.Tensor>, x: tf.Tensor): ForwardResult;
+  /** Any model: `xs` in the model's input order; one result per output, in the model's output order. */
+  forwardAll(params: Record<string, tf.Tensor>, xs: tf.Tensor[]): ForwardResult[];
 }
 
 type LayerOf<K extends LayerSpec['kind']> = Extract<LayerSpec, { kind: K }>;
@@ -169,6 +173,63 @@ function extremum(inputs: tf.Tensor[], mode: 'maximum' | 'minimum'): tf.Tensor {
   return inputs.map((t, k) => tf.mul(t, tf.tensor(masks[k], t.shape))).reduce((sum, t) => tf.add(sum, t));
 }
 
+/** Keras's epsilon (backend.epsilon()): the least norm Dot's normalize and Normalization's standard deviation take. */
+const KERAS_EPSILON = 1e-7;
+
+/**
+ * x / max(‖x‖₂, 1e-7) along `axis`, as Keras 3's normalize. The max is taken with a constant mask chosen from the
+ * current values (as max pooling does), so no comparison op enters the tape; the norm is tf.sqrt of the sum of
+ * squares, whose gradient is recomputed from its input and so is right to every order.
+ */
+function l2Normalize(x: tf.Tensor, axis: number): tf.Tensor {
+  const sumSquares = tf.sum(tf.square(x), axis, true);
+  const values = sumSquares.dataSync();
+  const floor = KERAS_EPSILON * KERAS_EPSILON;
+  if (values.every((v) => v > floor)) return tf.div(x, tf.sqrt(sumSquares));
+  const mask = tf.tensor(
+    Float32Array.from(values, (v) => (v > floor ? 1 : 0)),
+    sumSquares.shape,
+  );
+  const off = tf.sub(1, mask);
+  // Where the norm is below the floor: sqrt(s + 1)·0 + ε, so neither value nor derivative is infinite.
+  const norm = tf.add(tf.mul(mask, tf.sqrt(tf.add(sumSquares, off))), tf.mul(off, KERAS_EPSILON));
+  return tf.div(x, norm);
+}
+
+/**
+ * Keras's batch_dot: input 1's dot axis moved last and input 2's first (after the batch), both flattened to
+ * [batch, rest, k] and [batch, k, rest], one batched matMul, then the output shape.
+ */
+function dotLayer(layer: LayerOf<'dot'>, x: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  const [a, b] = layer.axes;
+  const batch = x.shape[0];
+  const k = x.shape[a];
+  const others = (rank: number, skip: number) =>
+    Array.from({ length: rank - 1 }, (_, i) => i + 1).filter((i) => i !== skip);
+  let left = layer.normalize ? l2Normalize(x, a) : x;
+  let right = layer.normalize ? l2Normalize(y, b) : y;
+  left = tf.reshape(tf.transpose(left, [0, ...others(x.rank, a), a]), [batch, -1, k]);
+  right = tf.reshape(tf.transpose(right, [0, b, ...others(y.rank, b)]), [batch, k, -1]);
+  return tf.reshape(tf.matMul(left, right), outputShapeOf(layer, batch));
+}
+
+/**
+ * Normalization: the statistics are constants (non-trainable weights or config values), so the max and sqrt of
+ * the variance are never differentiated; only x enters the tape, through one subtraction and one division.
+ */
+function normalizationLayer(
+  layer: LayerOf<'normalization'>,
+  x: tf.Tensor,
+  params: Record<string, tf.Tensor>,
+): tf.Tensor {
+  const broadcast = x.shape.map((d, i) => (layer.axes.includes(i) ? d : 1));
+  const stat = (name: 'mean' | 'variance') =>
+    tf.reshape(layer.stats ? tf.tensor(layer.stats[name]) : weight(params, layer, name), broadcast);
+  const mean = stat('mean');
+  const deviation = tf.maximum(tf.sqrt(stat('variance')), KERAS_EPSILON);
+  return layer.invert ? tf.add(mean, tf.mul(x, deviation)) : tf.div(tf.sub(x, mean), deviation);
+}
+
 function outputShapeOf(layer: LayerSpec, batch: number): number[] {
   return [batch, ...layer.outputShape];
 }
@@ -180,14 +241,21 @@ function outputShapeOf(layer: LayerSpec, batch: number): number[] {
  */
 export function buildForward(model: ParsedModel): Forward {
   const cache = new IndexCache();
+  /** Recurrent layers, TimeDistributed and Masking (`recurrent.ts`), with the step masks of the current pass. */
+  const recurrent = buildRecurrent(model);
   /** Per-example output → input maps of the index-only layers (padding, cropping, upsampling, ...). */
   const indexMaps = new Map<string, Int32Array>();
-  const { activation: last, layer: lastLayer } = model.finalActivation;
-  const fused: FinalActivation = last === 'softmax' || last === 'sigmoid' ? last : 'linear';
-  const inputShape = model.inputShape.slice(1) as number[];
+  /** Per output, the softmax/sigmoid left for the loss to fuse, and the layers whose activation is so left out. */
+  const fusedOf = model.outputs.map(({ finalActivation: { activation } }): FinalActivation =>
+    activation === 'softmax' || activation === 'sigmoid' ? activation : 'linear',
+  );
+  const splitLayers = new Set(
+    model.outputs.filter((_, k) => fusedOf[k] !== 'linear').map((o) => o.finalActivation.layer),
+  );
+  const inputIndex = new Map(model.inputs.map((input, i) => [input.name, i]));
 
   const activate = (layer: LayerSpec, activation: ActivationName, z: tf.Tensor) =>
-    fused !== 'linear' && layer.name === lastLayer ? z : applyActivation(activation, z);
+    splitLayers.has(layer.name) ? z : applyActivation(activation, z);
 
   const conv = (layer: LayerOf<'conv'>, x: tf.Tensor, params: Record<string, tf.Tensor>) => {
     const batch = x.shape[0];
@@ -311,6 +379,7 @@ export function buildForward(model: ParsedModel): Forward {
   };
 
   const apply = (layer: LayerSpec, inputs: tf.Tensor[], params: Record<string, tf.Tensor>): tf.Tensor => {
+    if (layer.kind === 'onnx') return applyOnnxNode(layer, inputs, params, splitLayers.has(layer.name));
     const x = inputs[0];
     const batch = x.shape[0];
     switch (layer.kind) {
@@ -342,6 +411,7 @@ export function buildForward(model: ParsedModel): Forward {
       case 'layer_norm':
         return layerNorm(layer, x, params);
       case 'embedding':
+        recurrent.noteIds(layer, x);
         return embedding(layer, x, params);
       case 'activation':
         return activate(layer, layer.activation, x);
@@ -391,31 +461,78 @@ export function buildForward(model: ParsedModel): Forward {
       }
       case 'concatenate':
         return tf.concat(inputs, layer.axis);
+      case 'dot':
+        return dotLayer(layer, inputs[0], inputs[1]);
+      case 'normalization':
+        return normalizationLayer(layer, x, params);
+      case 'masking':
+        return recurrent.masking(layer, x);
+      case 'rnn':
+        return recurrent.rnn(layer, x, params);
+      case 'bidirectional':
+        return recurrent.bidirectional(layer, x, params);
+      case 'time_distributed':
+        return recurrent.timeDistributed(layer, x, (inner, folded) => apply(inner, [folded], params));
     }
   };
 
-  return {
-    forward(params, x) {
-      if (x.rank !== inputShape.length + 1 || inputShape.some((d, i) => x.shape[i + 1] !== d)) {
+  const forwardAll = (params: Record<string, tf.Tensor>, xs: tf.Tensor[]): ForwardResult[] => {
+    if (xs.length !== model.inputs.length) {
+      throw new EngineError(
+        'invalid_batch',
+        `The model has ${model.inputs.length} inputs; got ${xs.length} arrays.`,
+      );
+    }
+    const layerOf = new Map(model.layers.map((l) => [l.name, l]));
+    model.inputs.forEach((input, i) => {
+      const shape = layerOf.get(input.name)!.outputShape;
+      const x = xs[i];
+      if (x.rank !== shape.length + 1 || shape.some((d, axis) => x.shape[axis + 1] !== d)) {
         throw new EngineError(
           'invalid_batch',
-          `The model expects inputs of shape [N, ${inputShape.join(', ')}], got [${x.shape.join(', ')}].`,
+          `The model expects ${input.name} of shape [N, ${shape.join(', ')}], got [${x.shape.join(', ')}].`,
         );
       }
-      const input = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
-      const outputs = new Map<string, tf.Tensor>();
-      for (const layer of model.layers) {
-        const inputs = layer.kind === 'input' ? [input] : layer.inbound.map((name) => outputs.get(name)!);
-        outputs.set(layer.name, apply(layer, inputs, params));
+    });
+    const outputs = new Map<string, tf.Tensor>();
+    for (const layer of model.layers) {
+      if (layer.kind === 'input') {
+        const x = xs[inputIndex.get(layer.name)!];
+        outputs.set(layer.name, x.dtype === 'float32' ? x : tf.cast(x, 'float32'));
+        continue;
       }
-      const logits = outputs.get(model.outputLayer)!;
-      if (sizeOf(logits.shape) !== x.shape[0] * sizeOf(model.outputShape.slice(1) as number[])) {
+      outputs.set(
+        layer.name,
+        apply(
+          layer,
+          layer.inbound.map((name) => outputs.get(name)!),
+          params,
+        ),
+      );
+    }
+    return model.outputs.map((output, k) => {
+      const logits = outputs.get(output.name)!;
+      const expected = layerOf.get(output.name)!.outputShape;
+      if (sizeOf(logits.shape) !== xs[0].shape[0] * sizeOf(expected)) {
         throw new EngineError(
           'invalid_model',
-          `The forward pass produced shape [${logits.shape.join(', ')}].`,
+          `The forward pass produced shape [${logits.shape.join(', ')}] for output ${output.name}.`,
         );
       }
-      return { logits, finalActivation: fused };
+      return { logits, finalActivation: fusedOf[k] };
+    });
+  };
+
+  return {
+    forwardAll,
+    forward(params, x) {
+      if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+        throw new EngineError(
+          'invalid_model',
+          'forward() takes single-input, single-output models; use forwardAll() for this one.',
+        );
+      }
+      return forwardAll(params, [x])[0];
     },
   };
 }

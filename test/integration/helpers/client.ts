@@ -1,5 +1,5 @@
 /** A small HTTP client for the tests, over fetch, plus golden-fixture uploads. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GOLDEN_DIR } from '../../helpers/golden.js';
 import { parseNpy } from '../../../src/contract/data/npy.js';
@@ -85,8 +85,11 @@ export async function uploadGolden(client: Client, caseName: string) {
   const model = await client.post('/v1/models', form);
   if (model.status >= 300) throw new Error(`model upload: ${model.status} ${JSON.stringify(model.body)}`);
   const data = new FormData();
-  data.append('inputs', fileBlob(join(dir, 'inputs.npy')), 'inputs.npy');
-  data.append('targets', fileBlob(join(dir, 'targets.npy')), 'targets.npy');
+  // Several inputs (outputs): an .npz keyed by input (output) name, sent as the `inputs` (`targets`) part.
+  for (const what of ['inputs', 'targets']) {
+    const file = existsSync(join(dir, `${what}.npz`)) ? `${what}.npz` : `${what}.npy`;
+    data.append(what, fileBlob(join(dir, file)), file);
+  }
   const dataset = await client.post('/v1/datasets', data);
   if (dataset.status >= 300)
     throw new Error(`dataset upload: ${dataset.status} ${JSON.stringify(dataset.body)}`);

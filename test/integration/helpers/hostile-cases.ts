@@ -1113,8 +1113,8 @@ export function hostileCases(ctx: CorpusContext): HostileCase[] {
     { status: ANY_4XX_BAD_INPUT },
   );
   modelCase(
-    'unsupported layer LSTM',
-    mutated((m) => (layersOf(m)[1].class_name = 'LSTM')),
+    'unsupported layer Conv3D',
+    mutated((m) => (layersOf(m)[1].class_name = 'Conv3D')),
     {
       status: 422,
       code: 'unsupported_layer',

@@ -45,6 +45,37 @@ describe('hessian compute', () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
+  it('takes inputs and targets as .npz keyed by input and output names, with per-output losses', async () => {
+    const multi = path.join(GOLDEN_DIR, 'multi_io_two_outputs');
+    const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
+    dirs.push(out);
+    const r = await hessian([
+      'compute',
+      ...['--model', path.join(multi, 'model.json')],
+      ...['--inputs', path.join(multi, 'inputs.npz')],
+      ...['--targets', path.join(multi, 'targets.npz')],
+      ...['--loss', 'categorical_crossentropy'],
+      ...['--loss-outputs', '{"reg": {"name": "mean_squared_error", "weight": 0.5}}'],
+      ...['--method', 'hessian', '--backend', 'cpu', '--out', out],
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const got = parseNpy(new Uint8Array(await readFile(path.join(out, 'hessian.npy'))));
+    // float32 against float64 PyTorch, relative Frobenius error (P = 73).
+    const err = relativeError(got.data as Float32Array, loadGoldenCase('multi_io_two_outputs').hessian);
+    assert.ok(err <= 1e-4, `relative error ${err.toExponential(2)}`);
+
+    const missing = await hessian([
+      'compute',
+      ...['--model', path.join(multi, 'model.json')],
+      ...['--inputs', path.join(multi, 'inputs.npz')],
+      ...['--targets', path.join(multi, 'targets.npz')],
+      ...['--loss', 'categorical_crossentropy', '--loss-outputs', '{oops'],
+      ...['--method', 'hessian', '--out', out],
+    ]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.stderr, /--loss-outputs is not valid JSON/);
+  });
+
   it('writes result.json and hessian.npy matching the float64 reference', async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
     dirs.push(out);

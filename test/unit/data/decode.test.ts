@@ -9,6 +9,7 @@ import {
   decodeBatchFromNpz,
 } from '../../../src/contract/data/decode.js';
 import { assertEngineError } from '../../helpers/engine-error.js';
+import type { NdArray } from '../../../src/contract/ndarray.js';
 
 /** Fixtures written by real numpy: see test/fixtures/npy/generate.py and test/fixtures/npz/generate.py. */
 const fixture = (path: string) =>
@@ -65,11 +66,11 @@ describe('decodeArrayFile', () => {
 describe('decodeBatch helpers', () => {
   it('reads inputs/targets or x/y from an .npz', () => {
     const a = decodeBatchFromNpz(fixture('npz/deflated_inputs_targets.npz'));
-    assert.deepEqual(a.inputs.shape, [4, 3]);
-    assert.deepEqual(a.targets.shape, [4]);
+    assert.deepEqual((a.inputs as NdArray).shape, [4, 3]);
+    assert.deepEqual((a.targets as NdArray).shape, [4]);
     const b = decodeBatchFromNpz(fixture('npz/deflated_x_y.npz'));
-    assert.equal(b.inputs.dtype, 'float64');
-    assert.equal(b.targets.dtype, 'int32');
+    assert.equal((b.inputs as NdArray).dtype, 'float64');
+    assert.equal((b.targets as NdArray).dtype, 'int32');
   });
 
   it('lists the arrays found when inputs/targets are missing', () => {
@@ -86,15 +87,15 @@ describe('decodeBatch helpers', () => {
       { bytes: fixture('npy/float32_2x3.npy'), filename: 'x.npy' },
       { bytes: json([1, 0]), filename: 'y.json' },
     );
-    assert.deepEqual(batch.inputs.shape, [2, 3]);
-    assert.deepEqual(batch.targets.shape, [2]);
+    assert.deepEqual((batch.inputs as NdArray).shape, [2, 3]);
+    assert.deepEqual((batch.targets as NdArray).shape, [2]);
   });
 
   it('reads a batch from a JSON object', () => {
     const batch = decodeBatchFromJson({ inputs: [[1, 2]], targets: [[0]] });
-    assert.deepEqual(batch.inputs.shape, [1, 2]);
-    assert.deepEqual(batch.targets.shape, [1, 1]);
-    assert.deepEqual(decodeBatchFromJson({ x: [1], y: [2] }).inputs.shape, [1]);
+    assert.deepEqual((batch.inputs as NdArray).shape, [1, 2]);
+    assert.deepEqual((batch.targets as NdArray).shape, [1, 1]);
+    assert.deepEqual((decodeBatchFromJson({ x: [1], y: [2] }).inputs as NdArray).shape, [1]);
   });
 
   it('rejects JSON that is not an object with the two arrays', () => {
@@ -116,8 +117,14 @@ describe('decodeBatch helpers', () => {
   });
 
   it('reads a one-file batch from .npz or .json and refuses a single .npy', () => {
-    assert.deepEqual(decodeBatchFile(fixture('npz/stored_inputs_targets.npz'), 'b.npz').inputs.shape, [4, 3]);
-    assert.deepEqual(decodeBatchFile(json({ inputs: [[1]], targets: [1] }), 'b.json').targets.shape, [1]);
+    assert.deepEqual(
+      (decodeBatchFile(fixture('npz/stored_inputs_targets.npz'), 'b.npz').inputs as NdArray).shape,
+      [4, 3],
+    );
+    assert.deepEqual(
+      (decodeBatchFile(json({ inputs: [[1]], targets: [1] }), 'b.json').targets as NdArray).shape,
+      [1],
+    );
     assertEngineError(
       () => decodeBatchFile(fixture('npy/float32_2x3.npy'), 'b.npy'),
       'invalid_batch',

@@ -35,7 +35,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
     after(() => {});
 
     for (const name of goldenCaseNames()) {
-      it(`${name}: hessian, ggn and hvp match float64 to 1e-4`, async () => {
+      it(`${name}: hessian, ggn, hvp${backend === 'cpu' ? ' and diagonal' : ''} match float64 to 1e-4`, async () => {
         const c = loadGoldenCase(name);
         const tensorsBefore = tf.memory().numTensors;
         const h = await compute({ ...c.request, method: { name: 'hessian' } }, { backend });
@@ -60,6 +60,17 @@ for (const backend of ['cpu', 'wasm'] as const) {
           const err = relativeError(got, matvec(c.hessian, v));
           assert.ok(err <= DENSE_TOLERANCE, `hvp[${i}] relative error ${err.toExponential(2)}`);
         });
+
+        if (backend === 'cpu') {
+          // The exact diagonal of every case, once: the wasm backend already computes the same products above.
+          const d = await compute({ ...c.request, method: { name: 'diagonal' } }, { backend });
+          const expected = Float64Array.from(
+            { length: c.numParams },
+            (_, i) => c.hessian[i * c.numParams + i],
+          );
+          const dErr = relativeError(d.arrays['diagonal.npy'].data, expected);
+          assert.ok(dErr <= DENSE_TOLERANCE, `diagonal relative error ${dErr.toExponential(2)}`);
+        }
         assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors leaked');
       });
     }

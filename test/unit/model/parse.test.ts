@@ -72,10 +72,12 @@ describe('parseModel', () => {
       { name: 'out/kernel', layer: 'out', shape: [3, 2], offset: 21, size: 6 },
       { name: 'out/bias', layer: 'out', shape: [2], offset: 27, size: 2 },
     ]);
-    assert.deepEqual(model.inputShape, [null, 4]);
-    assert.deepEqual(model.outputShape, [null, 2]);
-    assert.equal(model.inputDtype, 'float32');
-    assert.deepEqual(model.finalActivation, { activation: 'softmax', layer: 'out' });
+    assert.equal(model.inputs.length, 1);
+    assert.deepEqual(model.inputs[0].shape, [null, 4]);
+    assert.equal(model.inputs[0].dtype, 'float32');
+    assert.equal(model.outputs.length, 1);
+    assert.deepEqual(model.outputs[0].shape, [null, 2]);
+    assert.deepEqual(model.outputs[0].finalActivation, { activation: 'softmax', layer: 'out' });
   });
 
   it('reads the weight values from the shard at their manifest offsets', () => {
@@ -214,7 +216,7 @@ describe('parseModel', () => {
       ],
     );
     assert.equal(model.layers[1].kind === 'dense' && model.layers[1].activation, 'swish');
-    assert.deepEqual(model.outputShape, [null, 4]);
+    assert.deepEqual(model.outputs[0].shape, [null, 4]);
   });
 
   it('reads a Keras 3 Sequential input shape from an InputLayer or from build_input_shape', () => {
@@ -236,7 +238,7 @@ describe('parseModel', () => {
       config.build_input_shape = config.layers[0].config.batch_input_shape;
       delete config.layers[0].config.batch_input_shape;
     });
-    assert.deepEqual(parseModel(withBuildShape).inputShape, [null, 4]);
+    assert.deepEqual(parseModel(withBuildShape).inputs[0].shape, [null, 4]);
   });
 
   it('reads activation names in TF.js camelCase, Keras snake_case and Keras 3 object form', () => {
@@ -285,18 +287,20 @@ describe('parseModel rejects what it cannot compute, saying why', () => {
   });
 
   it('an unsupported layer, naming it, its class and the supported set', async () => {
-    const artifacts = await artifactsOf([L.lstm({ inputShape: [3, 2], units: 2, name: 'memory' })]);
+    const artifacts = await artifactsOf([
+      L.conv3d({ inputShape: [3, 3, 3, 1], filters: 1, kernelSize: 2, name: 'memory' }),
+    ]);
     const e = rejects(
       artifacts,
       'unsupported_layer',
       '"memory"',
-      'LSTM',
+      'Conv3D',
       'Dense',
       'Conv2D',
       'BatchNormalization',
       'Embedding',
     );
-    assert.equal(e.details?.className, 'LSTM');
+    assert.equal(e.details?.className, 'Conv3D');
   });
 
   it('an unsupported activation, naming it and the supported set', () => {
@@ -390,7 +394,12 @@ describe('parseModel rejects what it cannot compute, saying why', () => {
     rejects(
       variant((j) => (j.modelTopology.config.layers[0].config.batch_input_shape = [null, null])),
       'invalid_model',
-      'fully defined',
+      'variable (null) axes',
+    );
+    rejects(
+      variant((j) => (j.modelTopology.config.layers[0].config.batch_input_shape = [null, 0])),
+      'invalid_model',
+      'positive size or null',
     );
     rejects(
       variant((j) =>
@@ -404,15 +413,29 @@ describe('parseModel rejects what it cannot compute, saying why', () => {
     );
   });
 
-  it('models with several inputs or outputs', () => {
-    const input = tf.input({ shape: [2] });
-    const a = L.dense({ units: 1 }).apply(input) as tf.SymbolicTensor;
-    const b = L.dense({ units: 1 }).apply(input) as tf.SymbolicTensor;
-    const json = tf.model({ inputs: input, outputs: [a, b] }).toJSON(undefined, false);
-    rejects(
-      { modelJson: { modelTopology: json }, weights: new Map() },
-      'invalid_model',
-      'single-input, single-output',
+  it('models with several inputs and outputs, listed by name in the model order', async () => {
+    const left = tf.input({ shape: [2], name: 'left' });
+    const right = tf.input({ shape: [3], name: 'right' });
+    const joined = L.concatenate({ name: 'joined' }).apply([left, right]) as tf.SymbolicTensor;
+    const a = L.dense({ units: 1, name: 'a' }).apply(joined) as tf.SymbolicTensor;
+    const b = L.dense({ units: 4, activation: 'softmax', name: 'b' }).apply(joined) as tf.SymbolicTensor;
+    const built = tf.model({ inputs: [left, right], outputs: [b, a] });
+    randomizeWeights(built, 1);
+    const model = parseModel(await toArtifacts(built));
+    built.dispose();
+    assert.deepEqual(
+      model.inputs.map((i) => [i.name, i.shape]),
+      [
+        ['left', [null, 2]],
+        ['right', [null, 3]],
+      ],
+    );
+    assert.deepEqual(
+      model.outputs.map((o) => [o.name, o.shape, o.finalActivation.activation]),
+      [
+        ['b', [null, 4], 'softmax'],
+        ['a', [null, 1], 'linear'],
+      ],
     );
   });
 });

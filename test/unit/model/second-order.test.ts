@@ -35,7 +35,7 @@ function setup(artifacts: ModelArtifacts, c: ModelCase, seed: number): Setup {
         [BATCH, ...c.inputShape],
       )
     : tf.tensor(uniform(rand, inputSize, -2, 2), [BATCH, ...c.inputShape]);
-  const outputs = BATCH * (model.outputShape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+  const outputs = BATCH * (model.outputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
   const numParams = model.parameters.reduce((n, p) => n + p.size, 0);
   const thetaValues = new Float32Array(numParams);
   const constants: Record<string, tf.Tensor> = {};

@@ -13,11 +13,13 @@ const datasets: FastifyPluginAsyncZod = async (app) => {
     description:
       'Either multipart/form-data with parts `inputs` and `targets` (.npy each), or one `npz` part holding ' +
       '`inputs` and `targets` (or `x` and `y`); or a JSON body `{inputs, targets}` of nested arrays. ' +
-      'Identical content gives the same id (200).',
+      'For a model with several inputs or outputs, give one array per input and output, keyed by layer name: ' +
+      'parts (or npz keys, or JSON keys) `inputs.<input name>` and `targets.<output name>`, or an `inputs` ' +
+      '(`targets`) part that is an .npz keyed by input (output) names. Identical content gives the same id (200).',
     jsonBody: datasetJsonBodySchema,
     record: datasetSchema,
     upload: {
-      parts: ['inputs', 'targets', 'npz'],
+      parts: ['inputs', 'targets', 'npz', 'inputs.*', 'targets.*'],
       multipartTask: 'dataset-parts',
       jsonTask: 'dataset-json',
       jsonShape: '{"inputs": [...], "targets": [...]}',

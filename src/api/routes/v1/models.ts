@@ -15,10 +15,11 @@ const models: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         tags: ['models'],
-        summary: 'Upload a TF.js Layers model',
+        summary: 'Upload a TF.js Layers or ONNX model',
         description:
           'multipart/form-data: one `model` part holding model.json and one `weights` part per shard, named as in ' +
-          "the manifest's `paths`. The model is parsed and checked now. Identical bytes give the same id (200).",
+          "the manifest's `paths`; or one `model` part holding an ONNX file (`torch.onnx.export`, detected by " +
+          'content; docs/onnx.md). The model is parsed and checked now. Identical bytes give the same id (200).',
         consumes: ['multipart/form-data'],
         response: uploadResponses(modelSchema),
       },
