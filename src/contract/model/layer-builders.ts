@@ -25,6 +25,8 @@ export interface WeightDecl {
 export interface BuiltLayer {
   op: LayerOp;
   outputShape: Shape;
+  /** Shapes of the layer's further outputs (a recurrent layer's states with return_state), read as `name:k`. */
+  extraOutputShapes?: Shape[];
   weights: WeightDecl[];
 }
 

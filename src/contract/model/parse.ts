@@ -9,7 +9,7 @@ import type { ModelArtifacts, ParamLayout } from '../types.js';
 import { buildLayer, type WeightDecl } from './layer-builders.js';
 import { resolveMasks } from './recurrent-builders.js';
 import type { LayerSpec, ModelInput, ModelOutput, ParsedModel, Shape, WeightTensor } from './parsed-model.js';
-import { readTopology, type RawLayer, type RawTopology } from './topology.js';
+import { producerOf, readTopology, tensorName, type RawLayer, type RawTopology } from './topology.js';
 import { decodeWeightsManifest, type ManifestWeight } from './weights-manifest.js';
 import { importOnnx } from '../onnx/import.js';
 import { looksLikeOnnx } from '../onnx/onnx-proto.js';
@@ -55,7 +55,7 @@ function topologicalOrder(layers: RawLayer[]): RawLayer[] {
     }
     state.set(layer.name, 'visiting');
     for (const name of layer.inbound) {
-      const source = byName.get(name);
+      const source = byName.get(producerOf(name));
       if (!source)
         throw new EngineError('invalid_model', `Layer "${layer.name}" reads unknown layer "${name}".`);
       visit(source);
@@ -195,7 +195,17 @@ function buildGraph(
       layers.push({ ...raw, kind: 'input', inputShapes: [], outputShape: shape, weightNames: [] });
       continue;
     }
-    const inputShapesOfLayer = raw.inbound.map((name) => shapes.get(name)!);
+    const inputShapesOfLayer = raw.inbound.map((name) => {
+      const shape = shapes.get(name);
+      if (!shape) {
+        throw new EngineError(
+          'invalid_model',
+          `Layer "${raw.name}" reads output ${name.slice(producerOf(name).length + 1)} of "${producerOf(name)}", which has no such output.`,
+          { layer: raw.name },
+        );
+      }
+      return shape;
+    });
     if (inputShapesOfLayer.length === 0)
       throw new EngineError('invalid_model', `Layer "${raw.name}" has no inputs.`);
     const built = buildLayer(raw, inputShapesOfLayer);
@@ -206,6 +216,7 @@ function buildGraph(
     });
     weights.push(...bound);
     shapes.set(raw.name, built.outputShape);
+    built.extraOutputShapes?.forEach((shape, k) => shapes.set(tensorName(raw.name, k + 1), shape));
     layers.push({
       ...built.op,
       name: raw.name,
@@ -213,6 +224,7 @@ function buildGraph(
       inbound: raw.inbound,
       inputShapes: inputShapesOfLayer,
       outputShape: built.outputShape,
+      ...(built.extraOutputShapes ? { extraOutputShapes: built.extraOutputShapes } : {}),
       weightNames: bound.map((w) => w.name),
     });
   }

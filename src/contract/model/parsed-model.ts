@@ -120,7 +120,7 @@ export type LayerOp =
    * Recurrent layers (SimpleRNN, GRU, LSTM; see `RecurrentCell`) on [time, features]; `mask` names the Masking
    * layer (or Embedding with mask_zero) whose step mask reaches this layer, null when none does.
    */
-  | { kind: 'rnn'; cell: RecurrentCell; mask: string | null }
+  | { kind: 'rnn'; cell: RecurrentCell; mask: string | null; initialStates: number }
   /** Bidirectional: both directions over the input, the backward one's sequence reversed back, then merged. */
   | {
       kind: 'bidirectional';
@@ -128,6 +128,8 @@ export type LayerOp =
       backward: RecurrentCell;
       mergeMode: 'concat' | 'sum' | 'mul' | 'ave';
       mask: string | null;
+      /** Number of initial-state inputs after x: the forward direction's states, then the backward one's (or 0). */
+      initialStates: number;
     }
   /** TimeDistributed: `inner` (named as the wrapper, so its weights are `wrapper/weight`) with time folded into the batch. */
   | { kind: 'time_distributed'; inner: LayerSpec }
@@ -148,6 +150,8 @@ export type LayerSpec = LayerOp & {
   inbound: string[];
   inputShapes: Shape[];
   outputShape: Shape;
+  /** Shapes of further outputs (a recurrent layer's final states with return_state), read by others as `name:k`. */
+  extraOutputShapes?: Shape[];
   /** Full names (`layer/weight`) of this layer's weights, in Keras order. */
   weightNames: string[];
 };
@@ -168,6 +172,8 @@ export interface RecurrentCell {
   /** GRU only: the reset gate multiplies the recurrent term after its matMul (Keras 2+ default) or before. */
   resetAfter: boolean;
   returnSequences: boolean;
+  /** The final states (h, and c for LSTM) are further outputs of the layer (Keras return_state). */
+  returnState: boolean;
   /** Steps taken last to first; the returned sequence is in that (reversed) order, as in Keras. */
   goBackwards: boolean;
   /** Masked steps output zeros instead of repeating the previous output (Keras forces this in Bidirectional). */

@@ -57,13 +57,6 @@ function wrappedLayer(wrapper: RawLayer, key: string): RawLayer {
 }
 
 function timeSeries(layer: RawLayer, inputs: Shape[]): [number, number] {
-  if (inputs.length !== 1) {
-    fail(
-      layer,
-      `is called on ${inputs.length} tensors; initial states given as inputs are not supported.`,
-      'unsupported_layer',
-    );
-  }
   const input = inputs[0];
   if (input.length !== 2) {
     fail(layer, `expects input of shape [batch, time, features], got [null, ${input.join(', ')}].`);
@@ -71,9 +64,43 @@ function timeSeries(layer: RawLayer, inputs: Shape[]): [number, number] {
   return [input[0], input[1]];
 }
 
+/** States a cell carries: h, and c for LSTM. */
+const stateCount = (cell: RecurrentCell) => (cell.cell === 'lstm' ? 2 : 1);
+
 /**
- * Reads a SimpleRNN, GRU or LSTM config. Refused: stateful, return_state, time_major (each changes what the
- * layer computes or returns); dropout and recurrent_dropout are the identity at inference, and unroll,
+ * Initial states given as further inputs (Keras `initial_state`, serialized as extra inbound tensors): none, or one
+ * [units] tensor per state of each cell, in order.
+ */
+function initialStates(layer: RawLayer, inputs: Shape[], cells: RecurrentCell[]): number {
+  const given = inputs.length - 1;
+  if (given === 0) return 0;
+  const expected = cells.flatMap((cell) => Array.from({ length: stateCount(cell) }, () => cell.units));
+  if (given !== expected.length) {
+    fail(
+      layer,
+      `is called on ${given} initial state(s); it takes ${expected.length} (${cells.map((c) => (c.cell === 'lstm' ? 'h and c' : 'h')).join(', then ')}).`,
+    );
+  }
+  inputs.slice(1).forEach((shape, i) => {
+    if (shape.length !== 1 || shape[0] !== expected[i]) {
+      fail(
+        layer,
+        `initial state ${i} has shape [null, ${shape.join(', ')}]; expected [null, ${expected[i]}].`,
+      );
+    }
+  });
+  return given;
+}
+
+/** With return_state, the final states as further outputs: h (and c) of each cell, in order. */
+const stateShapes = (cells: RecurrentCell[]): Shape[] | undefined =>
+  cells[0].returnState
+    ? cells.flatMap((cell) => Array.from({ length: stateCount(cell) }, () => [cell.units]))
+    : undefined;
+
+/**
+ * Reads a SimpleRNN, GRU or LSTM config. Refused: stateful and time_major (each changes what the layer computes);
+ * dropout and recurrent_dropout are the identity at inference, and unroll,
  * implementation, unit_forget_bias and the initializers change nothing here.
  */
 function readCell(layer: RawLayer, weightScope: string): RecurrentCell {
@@ -87,7 +114,6 @@ function readCell(layer: RawLayer, weightScope: string): RecurrentCell {
   }
   for (const [key, why] of [
     ['stateful', 'state carried across batches'],
-    ['return_state', 'its final states as extra outputs'],
     ['time_major', 'time-major inputs'],
   ] as const) {
     if (flag(layer, key, false)) {
@@ -110,6 +136,7 @@ function readCell(layer: RawLayer, weightScope: string): RecurrentCell {
     useBias: flag(layer, 'use_bias', true),
     resetAfter: cell === 'gru' && flag(layer, 'reset_after', true),
     returnSequences: flag(layer, 'return_sequences', false),
+    returnState: flag(layer, 'return_state', false),
     goBackwards: flag(layer, 'go_backwards', false),
     zeroOutputForMask: flag(layer, 'zero_output_for_mask', false),
     weightScope,
@@ -133,8 +160,9 @@ const recurrent: Builder = (layer, inputs, trainable) => {
   const [time, features] = timeSeries(layer, inputs);
   const cell = readCell(layer, '');
   return {
-    op: { kind: 'rnn', cell, mask: null },
+    op: { kind: 'rnn', cell, mask: null, initialStates: initialStates(layer, inputs, [cell]) },
     outputShape: cell.returnSequences ? [time, cell.units] : [cell.units],
+    extraOutputShapes: stateShapes([cell]),
     weights: cellWeights(cell, features, trainable),
   };
 };
@@ -183,6 +211,9 @@ const bidirectional: Builder = (layer, inputs, trainable) => {
   if (forward.returnSequences !== backward.returnSequences) {
     fail(layer, 'the forward and backward layers must agree on return_sequences.');
   }
+  if (forward.returnState !== backward.returnState) {
+    fail(layer, 'the forward and backward layers must agree on return_state.');
+  }
   // Keras: "Force the zero_output_for_mask to be True if returning sequences."
   const zeroed = (cell: RecurrentCell): RecurrentCell => ({
     ...cell,
@@ -200,8 +231,11 @@ const bidirectional: Builder = (layer, inputs, trainable) => {
       backward: zeroed(backward),
       mergeMode: mergeMode as (typeof MERGE_MODES)[number],
       mask: null,
+      initialStates: initialStates(layer, inputs, [forward, backward]),
     },
     outputShape: forward.returnSequences ? [time, merged] : [merged],
+    // Keras: [output, *forward states, *backward states].
+    extraOutputShapes: stateShapes([forward, backward]),
     weights: [
       ...cellWeights(forward, features, layerTrainable),
       ...cellWeights(backward, features, layerTrainable),
@@ -341,10 +375,13 @@ export function resolveMasks(
       maskOf.set(layer.name, layer.name);
       continue;
     }
-    const incoming = [...new Set(layer.inbound.map((n) => maskOf.get(n)).filter((m) => m !== undefined))];
+    // A recurrent layer's further inputs are initial states, which carry no mask in Keras.
+    const recurrentLayer = layer.kind === 'rnn' || layer.kind === 'bidirectional';
+    const read = recurrentLayer ? layer.inbound.slice(0, 1) : layer.inbound;
+    const incoming = [...new Set(read.map((n) => maskOf.get(n)).filter((m) => m !== undefined))];
     if (incoming.length === 0) continue;
     const source = incoming[0];
-    if (incoming.length > 1 || layer.inbound.length > 1) {
+    if (incoming.length > 1 || read.length > 1) {
       refuse(layer, source, "which Keras would merge with its other inputs' masks; that is not supported.");
     }
     if (layer.kind === 'rnn' || layer.kind === 'bidirectional') {

@@ -103,23 +103,44 @@ function inboundNames(layerName: string, inboundNodes: unknown, models: Readonly
   }
   const node = inboundNodes[0];
   const refs: unknown[][] = [];
-  if (isObject(node))
-    kerasHistories(node.args, refs); // Keras 3: {args, kwargs}
-  else if (Array.isArray(node)) refs.push(...(node as unknown[][])); // Keras 2 / TF.js: [[name, node, tensor, kwargs]]
+  if (isObject(node)) {
+    // Keras 3: {args, kwargs}; a recurrent layer's initial states are the kwarg `initial_state`.
+    kerasHistories(node.args, refs);
+    if (isObject(node.kwargs)) kerasHistories(node.kwargs.initial_state, refs);
+  } else if (Array.isArray(node)) refs.push(...(node as unknown[][])); // Keras 2 / TF.js: [[name, node, tensor, kwargs]]
   return refs.map((ref) => {
     if (!Array.isArray(ref) || typeof ref[0] !== 'string') {
       throw invalid(`Layer "${layerName}" has a malformed inbound node reference.`);
     }
-    if ((!models.has(ref[0]) && (ref[1] ?? 0) !== 0) || (ref[2] ?? 0) !== 0) {
+    const tensor: unknown = ref[2] ?? 0;
+    if (
+      (!models.has(ref[0]) && (ref[1] ?? 0) !== 0) ||
+      typeof tensor !== 'number' ||
+      !Number.isInteger(tensor) ||
+      tensor < 0 ||
+      (tensor > 0 && models.has(ref[0]))
+    ) {
       throw new EngineError(
         'unsupported_layer',
-        `Layer "${layerName}" reads output ${ref[2]} of call ${ref[1]} of "${ref[0]}"; only single-output, single-call layers are supported.`,
+        `Layer "${layerName}" reads output ${ref[2]} of call ${ref[1]} of "${ref[0]}"; only single-call layers are supported.`,
         { layer: layerName },
       );
     }
-    return ref[0];
+    return tensorName(ref[0], tensor);
   });
 }
+
+/**
+ * How an inbound reference names a layer's output: the layer's name for its (first) output, `name:k` for its k-th
+ * (a recurrent layer's states with return_state). TF names never contain ':'.
+ */
+export const tensorName = (layer: string, tensor: number) => (tensor === 0 ? layer : `${layer}:${tensor}`);
+
+/** The layer producing a tensor named by `tensorName`. */
+export const producerOf = (name: string) => {
+  const colon = name.lastIndexOf(':');
+  return colon > 0 && /^\d+$/.test(name.slice(colon + 1)) ? name.slice(0, colon) : name;
+};
 
 /**
  * `[["name", 0, 0], ...]`, a single `["name", 0, 0]` as Keras 3 writes one, or Keras 2.13+'s dict
@@ -137,6 +158,13 @@ function endpointNames(value: unknown, what: string): string[] {
   return list.map((ref) => {
     if (!Array.isArray(ref) || typeof ref[0] !== 'string')
       throw invalid(`The functional model's ${what} are malformed.`);
+    if ((ref[2] ?? 0) !== 0) {
+      throw new EngineError(
+        'unsupported_layer',
+        `The model's ${what} include output ${ref[2]} of "${ref[0]}" (a layer's extra output, such as a recurrent layer's return_state); only layers' first outputs can be model ${what}.`,
+        { layer: ref[0] },
+      );
+    }
     return ref[0] as string;
   });
 }

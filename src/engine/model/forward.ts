@@ -13,6 +13,7 @@ import { buildRecurrent } from './recurrent.js';
 import { applyOnnxNode } from './onnx-ops.js';
 import type { ActivationName } from '../../contract/model/activation-names.js';
 import type { LayerSpec, ParsedModel } from '../../contract/model/parsed-model.js';
+import { tensorName } from '../../contract/model/topology.js';
 import {
   convPatchIndices,
   maxPoolArgmax,
@@ -230,6 +231,8 @@ function normalizationLayer(
   return layer.invert ? tf.add(mean, tf.mul(x, deviation)) : tf.div(tf.sub(x, mean), deviation);
 }
 
+const first = (result: tf.Tensor | tf.Tensor[]) => (Array.isArray(result) ? result[0] : result);
+
 function outputShapeOf(layer: LayerSpec, batch: number): number[] {
   return [batch, ...layer.outputShape];
 }
@@ -378,7 +381,12 @@ export function buildForward(model: ParsedModel): Forward {
     return y;
   };
 
-  const apply = (layer: LayerSpec, inputs: tf.Tensor[], params: Record<string, tf.Tensor>): tf.Tensor => {
+  /** A layer's output, or its outputs when it has several (a recurrent layer's final states with return_state). */
+  const apply = (
+    layer: LayerSpec,
+    inputs: tf.Tensor[],
+    params: Record<string, tf.Tensor>,
+  ): tf.Tensor | tf.Tensor[] => {
     if (layer.kind === 'onnx') return applyOnnxNode(layer, inputs, params, splitLayers.has(layer.name));
     const x = inputs[0];
     const batch = x.shape[0];
@@ -468,11 +476,11 @@ export function buildForward(model: ParsedModel): Forward {
       case 'masking':
         return recurrent.masking(layer, x);
       case 'rnn':
-        return recurrent.rnn(layer, x, params);
+        return recurrent.rnn(layer, x, params, inputs.slice(1));
       case 'bidirectional':
-        return recurrent.bidirectional(layer, x, params);
+        return recurrent.bidirectional(layer, x, params, inputs.slice(1));
       case 'time_distributed':
-        return recurrent.timeDistributed(layer, x, (inner, folded) => apply(inner, [folded], params));
+        return recurrent.timeDistributed(layer, x, (inner, folded) => first(apply(inner, [folded], params)));
     }
   };
 
@@ -501,14 +509,16 @@ export function buildForward(model: ParsedModel): Forward {
         outputs.set(layer.name, x.dtype === 'float32' ? x : tf.cast(x, 'float32'));
         continue;
       }
-      outputs.set(
-        layer.name,
-        apply(
-          layer,
-          layer.inbound.map((name) => outputs.get(name)!),
-          params,
-        ),
+      const result = apply(
+        layer,
+        layer.inbound.map((name) => outputs.get(name)!),
+        params,
       );
+      if (Array.isArray(result)) {
+        result.forEach((t, k) => outputs.set(tensorName(layer.name, k), t));
+      } else {
+        outputs.set(layer.name, result);
+      }
     }
     return model.outputs.map((output, k) => {
       const logits = outputs.get(output.name)!;

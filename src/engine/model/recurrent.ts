@@ -17,8 +17,18 @@ export interface Recurrent {
   masking(layer: LayerOf<'masking'>, x: tf.Tensor): tf.Tensor;
   /** Records an Embedding's mask_zero mask (id ≠ 0) when a recurrent layer reads it; call with the ids. */
   noteIds(layer: LayerOf<'embedding'>, ids: tf.Tensor): void;
-  rnn(layer: LayerOf<'rnn'>, x: tf.Tensor, params: Params): tf.Tensor;
-  bidirectional(layer: LayerOf<'bidirectional'>, x: tf.Tensor, params: Params): tf.Tensor;
+  /**
+   * The layer's output, then with return_state its final states (h, and c for LSTM). `initial` holds the initial
+   * states given as inputs (h, c in order), or is empty for zeros.
+   */
+  rnn(layer: LayerOf<'rnn'>, x: tf.Tensor, params: Params, initial: tf.Tensor[]): tf.Tensor | tf.Tensor[];
+  /** As `rnn`: states of the forward direction, then of the backward one. */
+  bidirectional(
+    layer: LayerOf<'bidirectional'>,
+    x: tf.Tensor,
+    params: Params,
+    initial: tf.Tensor[],
+  ): tf.Tensor | tf.Tensor[];
   /** TimeDistributed: `applyInner` runs the wrapped layer on [batch·time, ...]. */
   timeDistributed(
     layer: LayerOf<'time_distributed'>,
@@ -53,9 +63,10 @@ function carry(m: tf.Tensor | null, next: tf.Tensor, previous: tf.Tensor | null)
 const addOptional = (a: tf.Tensor, b: tf.Tensor | null) => (b ? tf.add(a, b) : a);
 
 /**
- * Runs one direction of a recurrent layer on x [N, T, F]; `mask` is [N·T] (example-major) or null. Returns the
- * step outputs [N, units] in processing order (reversed time when goBackwards). Every step's input projection
- * x·W + b is one matMul over all steps and gates; a step is one matMul h·U for all gates, then column slices.
+ * Runs one direction of a recurrent layer on x [N, T, F]; `mask` is [N·T] (example-major) or null; `initial` the
+ * initial states (h, and c for LSTM) or empty for zeros. Returns the step outputs [N, units] in processing order
+ * (reversed time when goBackwards) and the final states. Every step's input projection x·W + b is one matMul over all
+ * steps and gates; a step is one matMul h·U for all gates, then column slices.
  */
 function runCell(
   cell: RecurrentCell,
@@ -63,7 +74,8 @@ function runCell(
   x: tf.Tensor,
   params: Params,
   mask: Float32Array | null,
-): tf.Tensor[] {
+  initial: tf.Tensor[] = [],
+): { outputs: tf.Tensor[]; states: tf.Tensor[] } {
   const [n, steps, features] = x.shape;
   const u = cell.units;
   const param = (name: string) => {
@@ -96,8 +108,8 @@ function runCell(
   const act = (z: tf.Tensor) => applyActivation(cell.cellActivation, z);
   const gate = (z: tf.Tensor) => applyActivation(cell.recurrentActivation, z);
 
-  let h: tf.Tensor | null = null;
-  let c: tf.Tensor | null = null;
+  let h: tf.Tensor | null = initial[0] ?? null;
+  let c: tf.Tensor | null = cell.cell === 'lstm' ? (initial[1] ?? null) : null;
   const outputs: tf.Tensor[] = [];
   for (let s = 0; s < steps; s++) {
     const t = cell.goBackwards ? steps - 1 - s : s;
@@ -147,7 +159,10 @@ function runCell(
     if (cNew) c = carry(m, cNew, c);
     outputs.push(output);
   }
-  return outputs;
+  // Final states (zeros if no step ever ran unmasked from a zero start).
+  const zeros = () => tf.zeros([n, u]);
+  const states = cell.cell === 'lstm' ? [h ?? zeros(), c ?? zeros()] : [h ?? zeros()];
+  return { outputs, states };
 }
 
 /** [N, units] per step → [N, T, units]. */
@@ -204,37 +219,30 @@ export function buildRecurrent(model: ParsedModel): Recurrent {
         shape: ids.shape,
       });
     },
-    rnn(layer, x, params) {
+    rnn(layer, x, params, initial) {
       timeSeries(layer, x);
-      const steps = runCell(layer.cell, `${layer.name}/`, x, params, maskFor(layer, x));
-      return layer.cell.returnSequences ? sequence(steps) : steps[steps.length - 1];
+      const { outputs: steps, states } = runCell(
+        layer.cell,
+        `${layer.name}/`,
+        x,
+        params,
+        maskFor(layer, x),
+        initial,
+      );
+      const y = layer.cell.returnSequences ? sequence(steps) : steps[steps.length - 1];
+      return layer.cell.returnState ? [y, ...states] : y;
     },
-    bidirectional(layer, x, params) {
+    bidirectional(layer, x, params, initial) {
       timeSeries(layer, x);
       const mask = maskFor(layer, x);
       const prefix = `${layer.name}/`;
-      const forward = runCell(layer.forward, prefix, x, params, mask);
-      const backward = runCell(layer.backward, prefix, x, params, mask);
-      let y: tf.Tensor;
-      let yRev: tf.Tensor;
-      if (layer.forward.returnSequences) {
-        // Keras reverses the backward layer's sequence (in its processing order) back.
-        y = sequence(forward);
-        yRev = sequence([...backward].reverse());
-      } else {
-        y = forward[forward.length - 1];
-        yRev = backward[backward.length - 1];
-      }
-      switch (layer.mergeMode) {
-        case 'concat':
-          return tf.concat([y, yRev], -1);
-        case 'sum':
-          return tf.add(y, yRev);
-        case 'mul':
-          return tf.mul(y, yRev);
-        case 'ave':
-          return tf.mul(tf.add(y, yRev), 0.5);
-      }
+      const split = layer.forward.cell === 'lstm' ? 2 : 1;
+      const fw = runCell(layer.forward, prefix, x, params, mask, initial.slice(0, split));
+      const bw = runCell(layer.backward, prefix, x, params, mask, initial.slice(split));
+      const forward = fw.outputs;
+      const backward = bw.outputs;
+      const merged = mergeDirections(layer, forward, backward);
+      return layer.forward.returnState ? [merged, ...fw.states, ...bw.states] : merged;
     },
     timeDistributed(layer, x, applyInner) {
       const [n, steps, ...rest] = x.shape;
@@ -242,4 +250,32 @@ export function buildRecurrent(model: ParsedModel): Recurrent {
       return tf.reshape(y, [n, steps, ...y.shape.slice(1)]);
     },
   };
+}
+
+/** Keras Bidirectional's merge of the two directions' step outputs (each in its processing order). */
+function mergeDirections(
+  layer: LayerOf<'bidirectional'>,
+  forward: tf.Tensor[],
+  backward: tf.Tensor[],
+): tf.Tensor {
+  let y: tf.Tensor;
+  let yRev: tf.Tensor;
+  if (layer.forward.returnSequences) {
+    // Keras reverses the backward layer's sequence (in its processing order) back.
+    y = sequence(forward);
+    yRev = sequence([...backward].reverse());
+  } else {
+    y = forward[forward.length - 1];
+    yRev = backward[backward.length - 1];
+  }
+  switch (layer.mergeMode) {
+    case 'concat':
+      return tf.concat([y, yRev], -1);
+    case 'sum':
+      return tf.add(y, yRev);
+    case 'mul':
+      return tf.mul(y, yRev);
+    case 'ave':
+      return tf.mul(tf.add(y, yRev), 0.5);
+  }
 }

@@ -413,6 +413,19 @@ describe('parseModel rejects what it cannot compute, saying why', () => {
     );
   });
 
+  it('the pre-1.0 converter layout: no format keys, a shard named without .bin', () => {
+    const json = structuredClone(base.modelJson) as Record<string, any>;
+    for (const key of ['format', 'generatedBy', 'convertedBy']) delete json[key];
+    const [[path, bytes]] = [...base.weights];
+    json.weightsManifest[0].paths = ['group1-shard1of1'];
+    assert.ok(path.endsWith('.bin'));
+    const model = parseModel({ modelJson: json, weights: new Map([['group1-shard1of1', bytes]]) });
+    assert.deepEqual(
+      model.parameters.map((p) => p.name),
+      parseModel(base).parameters.map((p) => p.name),
+    );
+  });
+
   it('models with several inputs and outputs, listed by name in the model order', async () => {
     const left = tf.input({ shape: [2], name: 'left' });
     const right = tf.input({ shape: [3], name: 'right' });

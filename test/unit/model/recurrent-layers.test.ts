@@ -407,7 +407,6 @@ describe('recurrent layer refusals name the layer and the option', () => {
 
   for (const [option, pattern] of [
     ['stateful', /stateful=true/],
-    ['return_state', /return_state=true/],
     ['time_major', /time_major=true/],
   ] as const) {
     it(`refuses ${option}: true`, () => {
@@ -443,8 +442,9 @@ describe('recurrent layer refusals name the layer and the option', () => {
     );
   });
 
-  it('refuses initial states given as extra inputs', () => {
-    const artifacts = {
+  it('takes initial states as extra inputs and final states as extra outputs; refuses ones that do not fit', () => {
+    /** x [4, 3] and states `states` → GRU(2) (return_state) → output `output` of the model. */
+    const graph = (stateShapes: number[][], output: [string, number, number] = ['gru', 0, 0]) => ({
       modelJson: {
         modelTopology: {
           class_name: 'Functional',
@@ -457,28 +457,31 @@ describe('recurrent layer refusals name the layer and the option', () => {
                 config: { name: 'x', batch_input_shape: [null, 4, 3] },
                 inbound_nodes: [],
               },
-              {
+              ...stateShapes.map((shape, i) => ({
                 class_name: 'InputLayer',
-                name: 'h',
-                config: { name: 'h', batch_input_shape: [null, 2] },
+                name: `h${i}`,
+                config: { name: `h${i}`, batch_input_shape: [null, ...shape] },
                 inbound_nodes: [],
+              })),
+              {
+                ...rnn('GRU', 'gru', { return_state: true }),
+                name: 'gru',
+                inbound_nodes: [[['x', 0, 0, {}], ...stateShapes.map((_, i) => [`h${i}`, 0, 0, {}])]],
               },
               {
-                ...rnn('GRU', 'gru'),
-                name: 'gru',
+                class_name: 'Add',
+                name: 'add',
+                config: { name: 'add' },
                 inbound_nodes: [
                   [
-                    ['x', 0, 0, {}],
-                    ['h', 0, 0, {}],
+                    ['gru', 0, 0, {}],
+                    ['gru', 0, 1, {}],
                   ],
                 ],
               },
             ],
-            input_layers: [
-              ['x', 0, 0],
-              ['h', 0, 0],
-            ],
-            output_layers: [['gru', 0, 0]],
+            input_layers: [['x', 0, 0], ...stateShapes.map((_, i) => [`h${i}`, 0, 0])],
+            output_layers: [output],
           },
         },
         weightsManifest: [
@@ -489,12 +492,25 @@ describe('recurrent layer refusals name the layer and the option', () => {
         ],
       },
       weights: new Map([['w.bin', new Uint8Array(4 * (18 + 12 + 12))]]),
-    };
-    assert.throws(
-      () => parseModel(artifacts),
-      (e: unknown) =>
-        e instanceof EngineError && e.code === 'unsupported_layer' && /"gru".*initial states/.test(e.message),
+    });
+    const model = parseModel(graph([[2]]));
+    const gru = model.layers.find((l) => l.name === 'gru')!;
+    assert.ok(gru.kind === 'rnn' && gru.initialStates === 1 && gru.cell.returnState);
+    assert.deepEqual(gru.extraOutputShapes, [[2]]);
+    assert.deepEqual(model.layers.find((l) => l.name === 'add')!.inbound, ['gru', 'gru:1']);
+
+    const refused = (artifacts: ReturnType<typeof graph>, code: string, pattern: RegExp) =>
+      assert.throws(
+        () => parseModel(artifacts),
+        (e: unknown) => e instanceof EngineError && e.code === code && pattern.test(e.message),
+      );
+    refused(
+      graph([[3]]),
+      'invalid_model',
+      /"gru".*initial state 0 has shape \[null, 3\]; expected \[null, 2\]/,
     );
+    refused(graph([[2], [2]]), 'invalid_model', /"gru".*2 initial state\(s\); it takes 1/);
+    refused(graph([[2]], ['gru', 0, 1]), 'unsupported_layer', /output 1 of "gru"/);
   });
 
   it('refuses a mask that Keras would use elsewhere: at a model output, in GlobalAveragePooling1D', () => {
