@@ -711,6 +711,14 @@ export function hostileCases(ctx: CorpusContext): HostileCase[] {
   arraysJson('empty data', () => '{"data":[]}');
   arraysJson('scalar data', () => '{"data":5}');
   datasetsJson('300-character key', () => `{"${'k'.repeat(300)}":[1],"inputs":[[1]],"targets":[[1]]}`);
+  datasetsJson('an empty input name key', () => '{"inputs.":[[1]],"targets":[[1]]}');
+  datasetsJson(
+    'inputs and inputs.<name> together',
+    () => '{"inputs":[[1]],"inputs.a":[[1]],"targets":[[1]]}',
+    {
+      status: [400, 422],
+    },
+  );
   datasetsJson('10k keys', () => `{${Array.from({ length: 10_000 }, (_, i) => `"k${i}":[1]`).join(',')}}`);
   arraysJson('leading zero 01', () => '{"data":[[01,2]]}');
   arraysJson('bare minus', () => '{"data":[[-,2]]}');
@@ -793,6 +801,40 @@ export function hostileCases(ctx: CorpusContext): HostileCase[] {
     status: 400,
     code: 'unexpected_part',
   });
+  // Named arrays (models with several inputs or outputs): names are bounded, unique, and one form per role.
+  mpCase(
+    'an empty input name',
+    '/v1/datasets',
+    () => multipart([{ name: 'inputs.', filename: 'a.npy', body: validInputs() }, datasetParts()[1]]),
+    { status: 400, code: 'unexpected_part' },
+  );
+  mpCase(
+    'a 300-character input name',
+    '/v1/datasets',
+    () =>
+      multipart([
+        { name: `inputs.${'a'.repeat(300)}`, filename: 'a.npy', body: validInputs() },
+        datasetParts()[1],
+      ]),
+    { status: 400, code: 'unexpected_part' },
+  );
+  mpCase(
+    'a named input twice',
+    '/v1/datasets',
+    () =>
+      multipart([
+        { name: 'inputs.a', filename: 'a.npy', body: validInputs() },
+        { name: 'inputs.a', filename: 'a.npy', body: validInputs() },
+        datasetParts()[1],
+      ]),
+    { status: 400 },
+  );
+  mpCase(
+    'inputs and inputs.<name> together',
+    '/v1/datasets',
+    () => multipart([...datasetParts(), { name: 'inputs.a', filename: 'a.npy', body: validInputs() }]),
+    { status: [400, 422] },
+  );
   mpCase(
     '11 text fields',
     '/v1/datasets',
