@@ -176,6 +176,29 @@ interface Built {
   shapes: Map<string, Shape>;
 }
 
+/**
+ * Runs a layer's builder, adding the layer's position (in model.json order, nested models flattened, input layers
+ * not counted) to a refusal that does not say it yet, so the layer can be found in a large file.
+ */
+function withPosition<T>(layers: readonly RawLayer[], raw: RawLayer, build: () => T): T {
+  try {
+    return build();
+  } catch (e) {
+    if (!isEngineError(e) || e.details?.position !== undefined) throw e;
+    const counted = layers.filter((l) => l.className !== 'InputLayer');
+    const position = counted.indexOf(raw) + 1;
+    const where = `layer ${position} of ${counted.length}`;
+    const quoted = `"${raw.name}"`;
+    const withClass = `${quoted} (${raw.className})`;
+    // `Layer "x" (Class): ...` → `Layer "x" (Class) [layer k of n]: ...`; else after the name, or as a prefix.
+    const anchor = e.message.includes(withClass) ? withClass : quoted;
+    const message = e.message.includes(anchor)
+      ? e.message.replace(anchor, `${anchor} [${where}]`)
+      : `Layer ${quoted} [${where}]: ${e.message}`;
+    throw new EngineError(e.code, message, { ...e.details, position });
+  }
+}
+
 function buildGraph(
   topology: RawTopology,
   inputShapes: Shape[],
@@ -208,7 +231,7 @@ function buildGraph(
     });
     if (inputShapesOfLayer.length === 0)
       throw new EngineError('invalid_model', `Layer "${raw.name}" has no inputs.`);
-    const built = buildLayer(raw, inputShapesOfLayer);
+    const built = withPosition(topology.layers, raw, () => buildLayer(raw, inputShapesOfLayer));
     const bound = built.weights.flatMap((decl) => {
       const found = lookup(`${raw.name}/${decl.name}`);
       if (found) used.add(found);

@@ -411,7 +411,7 @@ describe('Dot', () => {
     assertEngineError(
       build({ axes: 1 }),
       'invalid_model',
-      /Layer "my_dot" \(Dot\): cannot take the dot product of \[null, 4, 3\] along axis 1 \(size 4\) and \[null, 3, 4\] along axis 1 \(size 3\)/,
+      /Layer "my_dot" \(Dot\) \[layer 3 of 3\]: cannot take the dot product of \[null, 4, 3\] along axis 1 \(size 4\) and \[null, 3, 4\] along axis 1 \(size 3\)/,
       { layer: 'my_dot' },
     );
     assertEngineError(build({ axes: [0, 0] }), 'invalid_model', /"my_dot".*batch axis/);

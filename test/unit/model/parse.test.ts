@@ -301,6 +301,8 @@ describe('parseModel rejects what it cannot compute, saying why', () => {
       'Embedding',
     );
     assert.equal(e.details?.className, 'Conv3D');
+    assert.match(e.message, /"memory" \[layer 1 of 1\]/);
+    assert.equal(e.details?.position, 1);
   });
 
   it('an unsupported activation, naming it and the supported set', () => {
