@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { LOSSES, type FinalActivation } from './losses/index.js';
 import { applyActivation } from './model/activations.js';
 import { buildForward } from './model/forward.js';
+import { buildFactorBackprop, type FactorBackprop } from './curvature/factor-backprop.js';
 import type { ParsedModel } from '../contract/model/parsed-model.js';
 import { sizeOf, toFloat64, type NdArray } from '../contract/ndarray.js';
 import type { LossSpec } from '../contract/request-schema.js';
@@ -26,6 +27,8 @@ export interface Objective {
   finalActivation: FinalActivation;
   l2: number;
   logits(theta: tf.Tensor): tf.Tensor;
+  /** The backpropagated loss-Hessian factor route (exact GGN diagonal in about C gradients), where it applies. */
+  factor: FactorBackprop | null;
   /** The data term ℓ(z, T) as a function of the logits z (no L2). */
   lossOfLogits(z: tf.Tensor): tf.Scalar;
   loss(theta: tf.Tensor): tf.Scalar;
@@ -121,9 +124,13 @@ export function buildObjective(
       })
       .reduce((sum, term) => tf.add(sum, term)) as tf.Scalar;
   };
+  const factor = single
+    ? buildFactorBackprop(model, xs[0], ts[0], losses[0].spec, activations[0], layout, constants)
+    : null;
   return {
     numParams,
     layout,
+    factor,
     theta,
     numExamples,
     outputsPerExample: sizes.reduce((a, b) => a + b, 0),

@@ -1,0 +1,63 @@
+/**
+ * The exact GGN diagonal by a backpropagated loss-Hessian factor (BackPACK's DiagGGN) against the float64 GGN of
+ * every golden case it covers (Dense chains with softmax/sigmoid cross-entropy or MSE), on cpu and wasm; the
+ * explicit-Jacobian route on the cases it does not cover where N·C < P.
+ */
+import assert from 'node:assert/strict';
+import { before, describe, it } from 'node:test';
+import { initBackend } from '../../../src/engine/backend.js';
+import { compute } from '../../../src/engine/compute.js';
+import { goldenCaseNames, loadGoldenCase, relativeError } from '../../helpers/golden.js';
+
+/** float32 against float64, relative Frobenius error of the diagonal (the dense GGN is held to the same). */
+const TOLERANCE = 1e-4;
+
+const diagonalOf = (m: Float64Array, p: number) => Float64Array.from({ length: p }, (_, i) => m[i * p + i]);
+
+for (const backend of ['cpu', 'wasm'] as const) {
+  describe(`GGN diagonal by the backpropagated factor on the ${backend} backend`, () => {
+    before(async () => {
+      await initBackend(backend);
+    });
+
+    const covered: string[] = [];
+    const explicit: string[] = [];
+    for (const name of goldenCaseNames()) {
+      it(`${name}: the GGN diagonal matches float64 (factor or explicit Jacobian)`, async (t) => {
+        const c = loadGoldenCase(name);
+        const r = await compute(
+          { ...c.request, method: { name: 'diagonal', curvature: 'ggn' } },
+          { backend },
+        );
+        const algorithm = r.summary.algorithm as string;
+        if (algorithm === 'explicit-jacobian') explicit.push(name);
+        else if (algorithm !== 'backpropagated-factor') {
+          t.skip(`general route (${algorithm}), checked by products elsewhere`);
+          return;
+        } else covered.push(name);
+        const err = relativeError(r.arrays['diagonal.npy'].data, diagonalOf(c.ggn, c.numParams));
+        assert.ok(err <= TOLERANCE, `relative error ${err.toExponential(2)}`);
+        assert.ok(r.verification.passed, JSON.stringify(r.verification));
+      });
+    }
+
+    it('covers the Dense-chain cases and leaves the others to the general route', () => {
+      for (const name of [
+        'mlp_tanh_cce_fused',
+        'mlp_tanh_mse',
+        'mlp_tanh_bce_fused',
+        'mlp_tanh_scce_fused',
+      ]) {
+        assert.ok(covered.includes(name), `${name} not covered`);
+      }
+      for (const name of [
+        'cnn_two_conv_maxpool',
+        'mlp_tanh_huber',
+        'mlp_layernorm',
+        'functional_add_concat',
+      ]) {
+        assert.ok(!covered.includes(name), `${name} should take the general route`);
+      }
+    });
+  });
+}
