@@ -24,7 +24,7 @@ import type { NdArray } from '../contract/ndarray.js';
 import { arrayLabel, isNamed, type ArrayGroup } from '../contract/data/array-group.js';
 import { validateRequest, type NormalizedMethodSpec } from '../contract/request.js';
 import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../contract/request-schema.js';
-import { inspectModel } from '../contract/inspect-model.js';
+import { inspectModel, type ModelSummary } from '../contract/inspect-model.js';
 import { manifestShardPaths, missingShard } from '../contract/model/weights-manifest.js';
 import { looksLikeOnnx } from '../contract/onnx/onnx-proto.js';
 import { ArtifactStore } from '../storage/artifact-store.js';
@@ -221,20 +221,26 @@ function prepareModel(parts: UploadedPart[]): PreparedBundle<ModelInfo> {
   const summary = inspectModel({ modelJson, weights });
   return {
     sha256: contentHash([[modelBytes], ...shards.map((s) => [s])]),
-    info: {
-      numParams: summary.numParams,
-      parameters: summary.parameters.map((p) => ({ name: p.name, shape: p.shape, size: p.size })),
-      inputShape: summary.inputShape,
-      outputShape: summary.outputShape,
-      inputs: summary.inputs,
-      outputs: summary.outputs,
-      layers: summary.layers,
-      bytes: modelBytes.byteLength + shards.reduce((n, s) => n + s.byteLength, 0),
-    },
+    info: modelInfo(summary, modelBytes.byteLength + shards.reduce((n, s) => n + s.byteLength, 0)),
     files: [
       [MODEL_JSON_FILE, [modelBytes]],
       ...shards.map((s, i) => [shardFileName(i), [s]] as [string, Uint8Array[]]),
     ],
+  };
+}
+
+/** What the model record shows of a parsed model. */
+function modelInfo(summary: ModelSummary, bytes: number): ModelInfo {
+  const { numParams, parameters, inputShape, outputShape, inputs, outputs, layers } = summary;
+  return {
+    numParams,
+    parameters: parameters.map((p) => ({ name: p.name, shape: p.shape, size: p.size })),
+    inputShape,
+    outputShape,
+    inputs,
+    outputs,
+    layers,
+    bytes,
   };
 }
 
@@ -250,16 +256,7 @@ function prepareOnnxModel(modelBytes: Uint8Array, parts: UploadedPart[]): Prepar
   const summary = inspectModel({ modelJson: modelBytes, weights: new Map() });
   return {
     sha256: contentHash([[modelBytes]]),
-    info: {
-      numParams: summary.numParams,
-      parameters: summary.parameters.map((p) => ({ name: p.name, shape: p.shape, size: p.size })),
-      inputShape: summary.inputShape,
-      outputShape: summary.outputShape,
-      inputs: summary.inputs,
-      outputs: summary.outputs,
-      layers: summary.layers,
-      bytes: modelBytes.byteLength,
-    },
+    info: modelInfo(summary, modelBytes.byteLength),
     files: [[MODEL_ONNX_FILE, [modelBytes]]],
   };
 }

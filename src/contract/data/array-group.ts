@@ -10,11 +10,6 @@ export type ArrayGroup = NdArray | NamedArrays;
 
 export const isNamed = (group: ArrayGroup): group is NamedArrays => group instanceof Map;
 
-/** The arrays of a group, one or all (named ones in key order). */
-export function groupArrays(group: ArrayGroup): NdArray[] {
-  return isNamed(group) ? [...group.values()] : [group];
-}
-
 /** `inputs` for a single array, `inputs.<name>` for a named one: how messages and uploads name an array. */
 export const arrayLabel = (what: string, name: string | undefined) =>
   name === undefined ? what : `${what}.${name}`;

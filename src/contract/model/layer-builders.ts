@@ -7,6 +7,7 @@ import { sizeOf } from '../ndarray.js';
 import { normalizeActivation } from './activation-names.js';
 import type { LayerOp, Padding, Shape } from './parsed-model.js';
 import { RECURRENT_BUILDERS, timeDistributed } from './recurrent-builders.js';
+import { fail } from './layer-errors.js';
 import type { RawLayer } from './topology.js';
 import { windowOutputLength } from './window-indices.js';
 
@@ -42,17 +43,6 @@ const INFERENCE_NO_OPS = [
   'AlphaDropout',
   'ActivityRegularization',
 ];
-
-function fail(
-  layer: RawLayer,
-  message: string,
-  code: 'unsupported_layer' | 'invalid_model' = 'invalid_model',
-): never {
-  throw new EngineError(code, `Layer "${layer.name}" (${layer.className}): ${message}`, {
-    layer: layer.name,
-    className: layer.className,
-  });
-}
 
 function num(layer: RawLayer, key: string, fallback?: number): number {
   const v = layer.config[key] ?? fallback;

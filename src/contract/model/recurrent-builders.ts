@@ -6,6 +6,7 @@ import { EngineError } from '../errors.js';
 import { normalizeActivation } from './activation-names.js';
 import type { BuiltLayer, WeightDecl } from './layer-builders.js';
 import type { LayerSpec, RecurrentCell, Shape } from './parsed-model.js';
+import { fail } from './layer-errors.js';
 import type { RawLayer } from './topology.js';
 
 type Builder = (layer: RawLayer, inputs: Shape[], trainable: boolean) => BuiltLayer;
@@ -21,17 +22,6 @@ const GATES: Record<RecurrentCell['cell'], number> = { simple_rnn: 1, gru: 3, ls
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function fail(
-  layer: RawLayer,
-  message: string,
-  code: 'unsupported_layer' | 'invalid_model' = 'invalid_model',
-): never {
-  throw new EngineError(code, `Layer "${layer.name}" (${layer.className}): ${message}`, {
-    layer: layer.name,
-    className: layer.className,
-  });
-}
 
 function flag(layer: RawLayer, key: string, fallback: boolean): boolean {
   const v = layer.config[key] ?? fallback;
