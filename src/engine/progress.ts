@@ -26,7 +26,12 @@ export class Progress {
   }
 
   async unit(): Promise<void> {
-    this.completed += 1;
+    await this.units(1);
+  }
+
+  /** `count` units done at once (a block product of `count` directions). */
+  async units(count: number): Promise<void> {
+    this.completed += count;
     if (this.completed > this.total) this.total = this.completed;
     this.onProgress?.(this.completed, this.total);
     await new Promise((resolve) => setImmediate(resolve));
@@ -43,12 +48,21 @@ export class Progress {
   instrument(operator: LinearOperator): LinearOperator {
     return {
       size: operator.size,
+      blockSize: operator.blockSize,
       matvec: async (v) => {
         this.check();
         const result = await operator.matvec(v);
         await this.unit();
         return result;
       },
+      ...(operator.matmat && {
+        matmat: async (vs: readonly Float64Array[]) => {
+          this.check();
+          const result = await operator.matmat!(vs);
+          await this.units(vs.length);
+          return result;
+        },
+      }),
     };
   }
 }

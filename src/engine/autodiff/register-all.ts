@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { eluGradConfig } from './elu.js';
 import { expGradConfig } from './exp.js';
 import { gatherNdGradConfig } from './gather-nd.js';
+import { matMulGradConfig } from './mat-mul.js';
 import { piecewiseConstantGradConfigs } from './piecewise-constant.js';
 import { scatterNdGradConfig } from './scatter-nd.js';
 import { sigmoidGradConfig } from './sigmoid.js';
@@ -20,6 +21,7 @@ const SECOND_ORDER_SAFE: tf.GradConfig[] = [
   expGradConfig,
   eluGradConfig,
   gatherNdGradConfig,
+  matMulGradConfig,
   scatterNdGradConfig,
   ...piecewiseConstantGradConfigs,
 ];

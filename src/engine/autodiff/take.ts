@@ -7,7 +7,10 @@ import * as tf from '@tensorflow/tfjs';
  */
 export function take(x: tf.Tensor, indices: Int32Array, shape: number[]): tf.Tensor {
   return tf.tidy(() => {
-    const flat = tf.concat([tf.reshape(x, [-1]), tf.zeros([1])]);
+    // The zero for −1 is appended only when some index needs it: its concat (and the split in its gradient) copies
+    // all of x, which is most of the cost on wasm.
+    const padded = indices.some((i) => i < 0);
+    const flat = padded ? tf.concat([tf.reshape(x, [-1]), tf.zeros([1])]) : tf.reshape(x, [-1]);
     const padIndex = flat.shape[0] - 1;
     const idx = new Int32Array(indices.length);
     for (let i = 0; i < idx.length; i++) idx[i] = indices[i] < 0 ? padIndex : indices[i];

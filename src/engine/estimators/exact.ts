@@ -3,22 +3,29 @@
  * The reference the stochastic estimators are tested against, and the cheapest exact method when n is small
  * or no dense matrix is at hand.
  */
-import { applyOperator, type LinearOperator } from './linear-operator.js';
+import { applyBlock, blockSizeOf, type LinearOperator } from './linear-operator.js';
 
-/** diag(A) with n products A eᵢ; `onColumn` (may throw to cancel) runs after each one. */
+/** diag(A) with n products A eᵢ, in blocks; `onColumn` (may throw to cancel) runs after each column. */
 export async function exactDiagonal(
   op: LinearOperator,
   onColumn?: (completed: number, total: number) => void | Promise<void>,
 ): Promise<Float64Array> {
   const n = op.size;
   const diagonal = new Float64Array(n);
-  const e = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    e[i] = 1;
-    // A copy per product: an operator may hold on to its argument (e.g. wrap it in a tensor lazily).
-    diagonal[i] = (await applyOperator(op, Float64Array.from(e)))[i];
-    e[i] = 0;
-    await onColumn?.(i + 1, n);
+  const chunk = blockSizeOf(op);
+  for (let start = 0; start < n; start += chunk) {
+    const count = Math.min(chunk, n - start);
+    // Fresh unit vectors per product: an operator may hold on to its argument (e.g. wrap it in a tensor lazily).
+    const units = Array.from({ length: count }, (_, j) => {
+      const e = new Float64Array(n);
+      e[start + j] = 1;
+      return e;
+    });
+    const columns = await applyBlock(op, units);
+    for (let j = 0; j < count; j++) {
+      diagonal[start + j] = columns[j][start + j];
+      await onColumn?.(start + j + 1, n);
+    }
   }
   return diagonal;
 }

@@ -6,7 +6,7 @@
  * standard error s/√N comes from the sample standard deviation s of the per-probe values. Rademacher probes
  * minimize the variance among i.i.d. probes: Var[vᵀAv] = 2(‖A‖_F² − Σᵢ aᵢᵢ²), against 2‖A‖_F² for Gaussian.
  */
-import { applyOperator, type LinearOperator } from './linear-operator.js';
+import { applyBlock, blockSizeOf, type LinearOperator } from './linear-operator.js';
 import { dot } from './dense-linalg.js';
 import { checkInteger } from './options.js';
 import { createRng, type Rng } from './rng.js';
@@ -50,9 +50,10 @@ export async function hutchinsonTrace(
   const draw =
     options.distribution === 'gaussian' ? rng.gaussianVector.bind(rng) : rng.rademacherVector.bind(rng);
   const samples = new Float64Array(probes);
-  for (let p = 0; p < probes; p++) {
-    const v = draw(op.size);
-    samples[p] = dot(v, await applyOperator(op, v));
+  const chunk = blockSizeOf(op);
+  for (let start = 0; start < probes; start += chunk) {
+    const vs = Array.from({ length: Math.min(chunk, probes - start) }, () => draw(op.size));
+    (await applyBlock(op, vs)).forEach((av, j) => (samples[start + j] = dot(vs[j], av)));
   }
   const { mean, standardError } = meanAndStandardError(samples);
   return { trace: mean, standardError, probes };
@@ -73,15 +74,20 @@ export async function hutchinsonDiagonal(
   // Welford's running mean and sum of squared deviations, per entry: one pass, no per-probe storage.
   const mean = new Float64Array(n);
   const m2 = new Float64Array(n);
-  for (let p = 1; p <= probes; p++) {
-    const v = rng.rademacherVector(n);
-    const av = await applyOperator(op, v);
-    for (let i = 0; i < n; i++) {
-      const x = v[i] * av[i];
-      const delta = x - mean[i];
-      mean[i] += delta / p;
-      m2[i] += delta * (x - mean[i]);
-    }
+  const chunk = blockSizeOf(op);
+  for (let start = 0; start < probes; start += chunk) {
+    const vs = Array.from({ length: Math.min(chunk, probes - start) }, () => rng.rademacherVector(n));
+    const avs = await applyBlock(op, vs);
+    vs.forEach((v, j) => {
+      const p = start + j + 1;
+      const av = avs[j];
+      for (let i = 0; i < n; i++) {
+        const x = v[i] * av[i];
+        const delta = x - mean[i];
+        mean[i] += delta / p;
+        m2[i] += delta * (x - mean[i]);
+      }
+    });
   }
   const standardError = m2.map((s) => (probes > 1 ? Math.sqrt(s / (probes - 1) / probes) : Number.NaN));
   return { diagonal: mean, standardError, probes };

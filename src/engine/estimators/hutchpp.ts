@@ -16,7 +16,7 @@
  * no variance, and does not depend on the sketch having full rank (small Rademacher sketches often do not), so
  * it is what is returned.
  */
-import { applyOperator, type LinearOperator } from './linear-operator.js';
+import { applyBlock, type LinearOperator } from './linear-operator.js';
 import { dot, orthogonalizeAgainst, thinQr } from './dense-linalg.js';
 import { exactTrace } from './exact.js';
 import { hutchinsonTrace, meanAndStandardError } from './hutchinson.js';
@@ -61,19 +61,18 @@ export async function hutchppTrace(op: LinearOperator, options: HutchppOptions):
   }
 
   const sketchSize = Math.floor(budget / 3);
-  const sketch: Float64Array[] = [];
-  for (let j = 0; j < sketchSize; j++) sketch.push(await applyOperator(op, rng.rademacherVector(n)));
+  const sketch = await applyBlock(
+    op,
+    Array.from({ length: sketchSize }, () => rng.rademacherVector(n)),
+  );
   const { q } = thinQr(sketch);
 
   let exactPart = 0;
-  for (const u of q) exactPart += dot(u, await applyOperator(op, u));
+  (await applyBlock(op, q)).forEach((aq, j) => (exactPart += dot(q[j], aq)));
   const probes = budget - sketchSize - q.length; // ≥ budget/3, since rank(Q) ≤ sketchSize
-  const samples = new Float64Array(probes);
-  for (let p = 0; p < probes; p++) {
-    // gᵀ(I − QQᵀ)A(I − QQᵀ)g = wᵀAw with w = (I − QQᵀ)g, since I − QQᵀ is a symmetric projector.
-    const w = orthogonalizeAgainst(rng.rademacherVector(n), q);
-    samples[p] = dot(w, await applyOperator(op, w));
-  }
+  // gᵀ(I − QQᵀ)A(I − QQᵀ)g = wᵀAw with w = (I − QQᵀ)g, since I − QQᵀ is a symmetric projector.
+  const ws = Array.from({ length: probes }, () => orthogonalizeAgainst(rng.rademacherVector(n), q));
+  const samples = Float64Array.from(await applyBlock(op, ws), (aw, p) => dot(ws[p], aw));
   const residual = meanAndStandardError(samples);
   return {
     trace: exactPart + residual.mean,

@@ -13,6 +13,18 @@ import { EngineError } from '../../contract/errors.js';
 export interface LinearOperator {
   readonly size: number;
   matvec(v: Float64Array): Promise<Float64Array>;
+  /**
+   * Block product [A·v₁, …, A·v_k] in one computation (k directions carried together), for operators that have
+   * one; callers go through `applyBlock`, which splits a block into chunks of `blockSize` and falls back to matvec.
+   */
+  matmat?(vs: readonly Float64Array[]): Promise<Float64Array[]>;
+  /** Directions per matmat call (memory-bounded by the operator). */
+  readonly blockSize?: number;
+}
+
+/** The largest chunk `applyBlock` passes to `op.matmat` (1 when it has none). */
+export function blockSizeOf(op: LinearOperator): number {
+  return op.matmat ? Math.max(1, op.blockSize ?? 1) : 1;
 }
 
 /**
@@ -24,7 +36,28 @@ export interface LinearOperator {
  * @throws EngineError('invalid_array') when the product contains NaN or ±Infinity.
  */
 export async function applyOperator(op: LinearOperator, v: Float64Array): Promise<Float64Array> {
-  const av = await op.matvec(v);
+  return checkedProduct(op, await op.matvec(v));
+}
+
+/**
+ * A·vᵢ for every vᵢ, by block products of at most `blockSizeOf(op)` directions (products one by one when the
+ * operator has no matmat), each checked as by `applyOperator`.
+ */
+export async function applyBlock(op: LinearOperator, vs: readonly Float64Array[]): Promise<Float64Array[]> {
+  const size = blockSizeOf(op);
+  const out: Float64Array[] = [];
+  for (let start = 0; start < vs.length; start += size) {
+    const chunk = vs.slice(start, start + size);
+    const products = op.matmat && chunk.length > 1 ? await op.matmat(chunk) : [await op.matvec(chunk[0])];
+    if (products.length !== chunk.length) {
+      throw new Error(`operator returned ${products.length} products for ${chunk.length} directions`);
+    }
+    for (const av of products) out.push(checkedProduct(op, av));
+  }
+  return out;
+}
+
+function checkedProduct(op: LinearOperator, av: Float64Array): Float64Array {
   if (av.length !== op.size) {
     throw new Error(`operator of size ${op.size} returned a product of length ${av.length}`);
   }
@@ -71,27 +104,35 @@ export function denseOperator(matrix: Float64Array, n: number): LinearOperator {
 /** A + δI: used for damped solves and to move a spectrum without a new operator. */
 export function shiftedOperator(op: LinearOperator, delta: number): LinearOperator {
   if (delta === 0) return op;
+  const shift = (av: Float64Array, v: Float64Array) => {
+    const out = new Float64Array(av.length);
+    for (let i = 0; i < av.length; i++) out[i] = av[i] + delta * v[i];
+    return out;
+  };
   return {
     size: op.size,
+    blockSize: op.blockSize,
     async matvec(v) {
-      const av = await op.matvec(v);
-      const out = new Float64Array(av.length);
-      for (let i = 0; i < av.length; i++) out[i] = av[i] + delta * v[i];
-      return out;
+      return shift(await op.matvec(v), v);
     },
+    ...(op.matmat && {
+      matmat: async (vs: readonly Float64Array[]) => (await op.matmat!(vs)).map((av, i) => shift(av, vs[i])),
+    }),
   };
 }
 
 /** αA: e.g. a sum-reduced loss from a mean-reduced one, or −A to turn a smallest-eigenvalue search around. */
 export function scaledOperator(op: LinearOperator, alpha: number): LinearOperator {
   if (alpha === 1) return op;
+  const scale = (av: Float64Array) => av.map((x) => alpha * x);
   return {
     size: op.size,
+    blockSize: op.blockSize,
     async matvec(v) {
-      const av = await op.matvec(v);
-      const out = new Float64Array(av.length);
-      for (let i = 0; i < av.length; i++) out[i] = alpha * av[i];
-      return out;
+      return scale(await op.matvec(v));
     },
+    ...(op.matmat && {
+      matmat: async (vs: readonly Float64Array[]) => (await op.matmat!(vs)).map(scale),
+    }),
   };
 }

@@ -1,4 +1,5 @@
 import { norm } from '../estimators/dense-linalg.js';
+import { applyBlock } from '../estimators/linear-operator.js';
 import type { Method, MethodContext, MethodOutput, SpecOf } from './method.js';
 import { stackRows } from '../../contract/vectors.js';
 
@@ -12,8 +13,7 @@ async function products(
   const n = ctx.objective.numParams;
   ctx.progress.plan(vectors.length);
   const operator = ctx.operator(curvature);
-  const rows: Float64Array[] = [];
-  for (const v of vectors) rows.push(await operator.matvec(v));
+  const rows = await applyBlock(operator, vectors);
   return {
     summary: { k: vectors.length, norms: rows.map(norm) },
     arrays: { [file]: { dtype: 'float32' as const, shape: [vectors.length, n], data: stackRows(rows, n) } },
@@ -22,7 +22,7 @@ async function products(
   };
 }
 
-/** H·v for each of k vectors (k×P), one reverse-over-reverse product each. */
+/** H·v for each of k vectors (k×P), reverse-over-reverse, several directions per pass (block products). */
 export const hvp: Method<SpecOf<'hvp'>> = (ctx) => products(ctx, 'hessian', 'hvp.npy');
 
 /** G·v for each of k vectors (k×P): J v by double backward, H_ℓ, then Jᵀ. */

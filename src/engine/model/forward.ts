@@ -40,8 +40,27 @@ export interface Forward {
    */
   forward(params: Record<string, tf.Tensor>, x: tf.Tensor): ForwardResult;
   /** Any model: `xs` in the model's input order; one result per output, in the model's output order. */
-  forwardAll(params: Record<string, tf.Tensor>, xs: tf.Tensor[]): ForwardResult[];
+  forwardAll(params: Record<string, tf.Tensor>, xs: tf.Tensor[], copies?: ParameterCopies): ForwardResult[];
+  /** Whether `forwardAll` takes `copies` for this model (see ParameterCopies). */
+  supportsCopies: boolean;
 }
+
+/**
+ * k copies of the network evaluated in one pass, copy i with its own values θᵢ of the weights named in `names`:
+ * those params carry a trailing copy axis [...shape, k] (so that the k copies of a kernel sit side by side as one
+ * matrix), the inputs are the batch as usual, and the outputs are copy-major: [k·N, ...], copy i's examples at rows
+ * i·N…(i+1)·N−1. This is the direction axis of block products
+ * (TF.js has no vmap): the gradient of Σᵢ L(θᵢ) with respect to the stacked [k, P] parameters is the k gradients at
+ * once, so k Hessian-vector products cost one traced reverse-over-reverse pass. Dense and convolution layers do the
+ * k copies as one batched matMul; other layers with copied weights run once per copy on their rows.
+ */
+export interface ParameterCopies {
+  count: number;
+  names: ReadonlySet<string>;
+}
+
+/** Layer kinds whose state spans layers (step masks) or whose nodes may run on weights alone (ONNX): no copies. */
+const NO_COPIES = new Set<LayerSpec['kind']>(['onnx', 'rnn', 'bidirectional', 'time_distributed', 'masking']);
 
 type LayerOf<K extends LayerSpec['kind']> = Extract<LayerSpec, { kind: K }>;
 
@@ -260,15 +279,62 @@ export function buildForward(model: ParsedModel): Forward {
   const activate = (layer: LayerSpec, activation: ActivationName, z: tf.Tensor) =>
     splitLayers.has(layer.name) ? z : applyActivation(activation, z);
 
+  /**
+   * The weight copies of the pass running now (none outside block products, or inside a per-copy layer), and
+   * whether the layer being applied reads rows shared by every copy (computed from the inputs alone, not tiled).
+   */
+  let copiesNow: ParameterCopies | undefined;
+  let sharedRows = false;
+
+  /**
+   * rows · kernel + bias for rows [R, depth] and a layer's `kernel` (depth·out entries) and optional `bias`. With
+   * copies, a copied weight carries the copy axis, and the result is k copy-major blocks [k·R', out]:
+   * - rows shared by every copy (R' = R): one matMul with the copies' kernels side by side, [R, depth]·[depth, k·out],
+   *   which keeps wasm on its fast 2-D matMul (a batched one is ~20× slower there);
+   * - rows already k copy-major blocks (R' = R/k): one batched matMul [k, R/k, depth]·[k, depth, out].
+   */
+  const affine = (
+    rows: tf.Tensor,
+    layer: LayerSpec,
+    params: Record<string, tf.Tensor>,
+    useBias: boolean,
+  ): tf.Tensor => {
+    const [r, depth] = rows.shape;
+    const kernel = weight(params, layer, 'kernel');
+    const bias = useBias ? weight(params, layer, 'bias') : null;
+    const copied = (name: string) => copiesNow?.names.has(`${layer.name}/${name}`) ?? false;
+    const k = copiesNow?.count ?? 1;
+    const kernelCopied = copied('kernel');
+    const biasCopied = bias !== null && copied('bias');
+    if (k === 1 || (!kernelCopied && !biasCopied)) {
+      const z = tf.matMul(rows, tf.reshape(kernel, [depth, -1]));
+      return bias ? tf.add(z, bias) : z;
+    }
+    const blocks = sharedRows ? r : r / k;
+    let z: tf.Tensor; // [k, blocks, out]
+    if (kernelCopied && sharedRows) {
+      // [R, depth]·[depth, out·k]: the copies' kernels side by side are the stored [depth, out, k] as it is.
+      z = tf.transpose(tf.reshape(tf.matMul(rows, tf.reshape(kernel, [depth, -1])), [r, -1, k]), [2, 0, 1]);
+    } else if (kernelCopied) {
+      const perCopy = tf.transpose(tf.reshape(kernel, [depth, -1, k]), [2, 0, 1]);
+      z = tf.matMul(tf.reshape(rows, [k, blocks, depth]), perCopy);
+    } else {
+      const product = tf.matMul(rows, tf.reshape(kernel, [depth, -1]));
+      z = tf.reshape(product, sharedRows ? [1, r, -1] : [k, blocks, -1]);
+    }
+    if (bias) z = tf.add(z, biasCopied ? tf.reshape(tf.transpose(bias), [k, 1, -1]) : bias);
+    if (sharedRows && !kernelCopied && !biasCopied) z = tf.add(z, tf.zeros([k, 1, 1]));
+    return tf.reshape(z, [k * blocks, -1]);
+  };
+
   const conv = (layer: LayerOf<'conv'>, x: tf.Tensor, params: Record<string, tf.Tensor>) => {
     const batch = x.shape[0];
     const g = geometry(layer, layer.inputShapes[0]);
     const { indices, template } = cache.get(`${layer.name}|${batch}`, () => convPatchIndices(g, batch));
     const depth = layer.kernelSize[0] * layer.kernelSize[1] * g.channels;
     const patches = take(x, indices, [batch * template.outHeight * template.outWidth, depth]);
-    let z = tf.matMul(patches, tf.reshape(weight(params, layer, 'kernel'), [depth, layer.filters]));
-    if (layer.useBias) z = tf.add(z, weight(params, layer, 'bias'));
-    return activate(layer, layer.activation, tf.reshape(z, outputShapeOf(layer, batch)));
+    const z = affine(patches, layer, params, layer.useBias);
+    return activate(layer, layer.activation, tf.reshape(z, [-1, ...layer.outputShape]));
   };
 
   /**
@@ -395,9 +461,9 @@ export function buildForward(model: ParsedModel): Forward {
         return x;
       case 'dense': {
         const inDim = layer.inputShapes[0][layer.inputShapes[0].length - 1];
-        let z = tf.matMul(tf.reshape(x, [-1, inDim]), weight(params, layer, 'kernel'));
-        if (layer.useBias) z = tf.add(z, weight(params, layer, 'bias'));
-        return activate(layer, layer.activation, tf.reshape(z, outputShapeOf(layer, batch)));
+        const rows = tf.reshape(x, [-1, inDim]);
+        const z = affine(rows, layer, params, layer.useBias);
+        return activate(layer, layer.activation, tf.reshape(z, [-1, ...layer.outputShape]));
       }
       case 'conv':
         return conv(layer, x, params);
@@ -484,7 +550,80 @@ export function buildForward(model: ParsedModel): Forward {
     }
   };
 
-  const forwardAll = (params: Record<string, tf.Tensor>, xs: tf.Tensor[]): ForwardResult[] => {
+  /** Layers whose weights include copied ones, and whether their kind does the copies itself (Dense, Conv). */
+  const copiedLayer = (layer: LayerSpec, copies: ParameterCopies): boolean => {
+    for (const name of copies.names) if (name.startsWith(`${layer.name}/`)) return true;
+    return false;
+  };
+  const COPIES_INSIDE = new Set<LayerSpec['kind']>(['dense', 'conv']);
+
+  /** A layer with copied weights that does not batch them itself: once per copy on that copy's rows. */
+  const applyPerCopy = (
+    layer: LayerSpec,
+    inputs: tf.Tensor[],
+    shared: boolean[],
+    params: Record<string, tf.Tensor>,
+    copies: ParameterCopies,
+  ): tf.Tensor | tf.Tensor[] => {
+    const k = copies.count;
+    const pieces = inputs.map((t, j) => (shared[j] ? new Array<tf.Tensor>(k).fill(t) : tf.split(t, k, 0)));
+    const perCopy: (tf.Tensor | tf.Tensor[])[] = [];
+    copiesNow = undefined;
+    sharedRows = false;
+    try {
+      for (let i = 0; i < k; i++) {
+        const own: Record<string, tf.Tensor> = { ...params };
+        for (const name of copies.names) {
+          if (!name.startsWith(`${layer.name}/`)) continue;
+          const p = params[name];
+          const start = p.shape.map((_, axis) => (axis === p.rank - 1 ? i : 0));
+          const size = p.shape.map((d, axis) => (axis === p.rank - 1 ? 1 : d));
+          own[name] = tf.reshape(tf.slice(p, start, size), p.shape.slice(0, -1));
+        }
+        perCopy.push(
+          apply(
+            layer,
+            pieces.map((p) => p[i]),
+            own,
+          ),
+        );
+      }
+    } finally {
+      copiesNow = copies;
+    }
+    if (!Array.isArray(perCopy[0])) return tf.concat(perCopy as tf.Tensor[], 0);
+    return (perCopy[0] as tf.Tensor[]).map((_, j) =>
+      tf.concat(
+        perCopy.map((r) => (r as tf.Tensor[])[j]),
+        0,
+      ),
+    );
+  };
+
+  const supportsCopies = model.layers.every((l) => !NO_COPIES.has(l.kind));
+
+  const forwardAll = (
+    params: Record<string, tf.Tensor>,
+    xs: tf.Tensor[],
+    copies?: ParameterCopies,
+  ): ForwardResult[] => {
+    if (copies && copies.count > 1) {
+      if (!supportsCopies) throw new Error('forwardAll: this model does not take parameter copies');
+      copiesNow = copies;
+      try {
+        return runLayers(params, xs, copies);
+      } finally {
+        copiesNow = undefined;
+      }
+    }
+    return runLayers(params, xs, undefined);
+  };
+
+  const runLayers = (
+    params: Record<string, tf.Tensor>,
+    xs: tf.Tensor[],
+    copies: ParameterCopies | undefined,
+  ): ForwardResult[] => {
     if (xs.length !== model.inputs.length) {
       throw new EngineError(
         'invalid_batch',
@@ -503,38 +642,63 @@ export function buildForward(model: ParsedModel): Forward {
       }
     });
     const outputs = new Map<string, tf.Tensor>();
+    // With copies: the tensors that carry the copy axis (k·N rows); the rest are computed from the inputs alone
+    // and shared by every copy, so they are never tiled until a layer must mix them with copied ones.
+    const copiedTensors = new Set<string>();
+    const k = copies?.count ?? 1;
+    const tiled = (t: tf.Tensor) => tf.concat(new Array<tf.Tensor>(k).fill(t), 0);
     for (const layer of model.layers) {
       if (layer.kind === 'input') {
         const x = xs[inputIndex.get(layer.name)!];
         outputs.set(layer.name, x.dtype === 'float32' ? x : tf.cast(x, 'float32'));
         continue;
       }
-      const result = apply(
-        layer,
-        layer.inbound.map((name) => outputs.get(name)!),
-        params,
-      );
-      if (Array.isArray(result)) {
-        result.forEach((t, k) => outputs.set(tensorName(layer.name, k), t));
+      let inputs = layer.inbound.map((name) => outputs.get(name)!);
+      let result: tf.Tensor | tf.Tensor[];
+      let copiedOut = false;
+      if (!copies) {
+        result = apply(layer, inputs, params);
       } else {
-        outputs.set(layer.name, result);
+        const shared = layer.inbound.map((name) => !copiedTensors.has(name));
+        const ownCopies = copiedLayer(layer, copies);
+        copiedOut = ownCopies || !shared.every(Boolean);
+        if (ownCopies && !COPIES_INSIDE.has(layer.kind)) {
+          result = applyPerCopy(layer, inputs, shared, params, copies);
+        } else {
+          if (copiedOut && !shared.every((s) => !s) && !(ownCopies && shared.every(Boolean))) {
+            inputs = inputs.map((t, j) => (shared[j] ? tiled(t) : t)); // mixed: tile the shared ones
+          }
+          sharedRows = ownCopies && shared.every(Boolean);
+          try {
+            result = apply(layer, inputs, params);
+          } finally {
+            sharedRows = false;
+          }
+        }
       }
+      const names = Array.isArray(result) ? result.map((_, j) => tensorName(layer.name, j)) : [layer.name];
+      (Array.isArray(result) ? result : [result]).forEach((t, j) => {
+        outputs.set(names[j], t);
+        if (copiedOut) copiedTensors.add(names[j]);
+      });
     }
-    return model.outputs.map((output, k) => {
-      const logits = outputs.get(output.name)!;
+    return model.outputs.map((output, j) => {
+      let logits = outputs.get(output.name)!;
+      if (copies && !copiedTensors.has(output.name)) logits = tiled(logits); // an output no copied weight reaches
       const expected = layerOf.get(output.name)!.outputShape;
-      if (sizeOf(logits.shape) !== xs[0].shape[0] * sizeOf(expected)) {
+      if (sizeOf(logits.shape) !== k * xs[0].shape[0] * sizeOf(expected)) {
         throw new EngineError(
           'invalid_model',
           `The forward pass produced shape [${logits.shape.join(', ')}] for output ${output.name}.`,
         );
       }
-      return { logits, finalActivation: fusedOf[k] };
+      return { logits, finalActivation: fusedOf[j] };
     });
   };
 
   return {
     forwardAll,
+    supportsCopies,
     forward(params, x) {
       if (model.inputs.length !== 1 || model.outputs.length !== 1) {
         throw new EngineError(

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LinearOperator } from '../estimators/linear-operator.js';
 import type { Objective } from '../objective.js';
 import { readFloat64 } from '../tensor-io.js';
+import { blockProduct, blockSizeFor, innerProduct } from './block.js';
 
 /** J v, with J = ∂z/∂θ at θ₀, by the double-backward trick: J v = ∇_u ⟨Jᵀu, v⟩ (Jᵀu is linear in u). */
 export function jacobianVectorProduct(
@@ -33,8 +34,28 @@ export function lossHessianProduct(objective: Objective, logits: tf.Tensor, w: t
  */
 export function ggnOperator(objective: Objective): LinearOperator {
   const logits = tf.keep(tf.tidy(() => objective.logits(objective.theta)));
+  const block = objective.block;
   return {
     size: objective.numParams,
+    blockSize: blockSizeFor(objective),
+    // k products at once on k copies of θ₀ (copy-major logits [k·N, ...]): J V by double backward through the
+    // copies, the loss Hessian of Σᵢ ℓ(zᵢ) (block-diagonal by copy and example), then Jᵀ of every copy.
+    ...(block && {
+      matmat: async (vs: readonly Float64Array[]) =>
+        blockProduct(objective, vs, (thetas, directions) => {
+          const k = vs.length;
+          const vjp = (u: tf.Tensor) =>
+            tf.grads((...t: tf.Tensor[]) => tf.sum(tf.mul(block.logits(t), u)) as tf.Scalar)(thetas);
+          const tiledLogits = tf.concat(new Array<tf.Tensor>(k).fill(logits), 0);
+          const jv = tf.grad((u: tf.Tensor) => innerProduct(vjp(u), directions))(tf.zerosLike(tiledLogits));
+          const lossGradient = tf.grad((z: tf.Tensor) => block.lossOfLogits(z, k));
+          const hjv = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(lossGradient(z), jv)) as tf.Scalar)(
+            tiledLogits,
+          );
+          const gv = vjp(hjv);
+          return objective.l2 > 0 ? gv.map((g, i) => tf.add(g, tf.mul(objective.l2, directions[i]))) : gv;
+        }),
+    }),
     matvec: async (v) =>
       readFloat64(() => {
         const direction = tf.tensor1d(Float32Array.from(v));

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { LinearOperator } from '../estimators/linear-operator.js';
 import type { Objective } from '../objective.js';
 import { readFloat64 } from '../tensor-io.js';
+import { blockProduct, blockSizeFor, innerProduct } from './block.js';
 
 /**
  * v ↦ H v with H = ∇²L(θ₀), by reverse-over-reverse differentiation: H v = ∇_θ ⟨∇_θ L(θ), v⟩. Exact (to float32
@@ -9,8 +10,20 @@ import { readFloat64 } from '../tensor-io.js';
  */
 export function hessianOperator(objective: Objective): LinearOperator {
   const gradient = tf.grad((theta: tf.Tensor) => objective.loss(theta));
+  const block = objective.block;
   return {
     size: objective.numParams,
+    blockSize: blockSizeFor(objective),
+    // k products in one pass: the gradient of Σᵢ L(θᵢ) at k copies of θ₀ is k gradients, and differentiating
+    // Σᵢ ⟨∇L(θᵢ), vᵢ⟩ once more gives [H v₁, …, H v_k].
+    ...(block && {
+      matmat: async (vs: readonly Float64Array[]) => {
+        const blockGradient = tf.grads((...thetas: tf.Tensor[]) => block.loss(thetas));
+        return blockProduct(objective, vs, (thetas, directions) =>
+          tf.grads((...t: tf.Tensor[]) => innerProduct(blockGradient(t), directions))(thetas),
+        );
+      },
+    }),
     matvec: async (v) =>
       readFloat64(() => {
         const direction = tf.tensor1d(Float32Array.from(v));
