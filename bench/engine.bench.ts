@@ -1,8 +1,8 @@
 /**
  * Engine benchmark (not a test): per backend, the time of one gradient, one Hessian-vector product, their ratio,
  * and a full dense Hessian, for an MLP 784-64-10 with a batch of 128 and a small CNN. Run:
- *   npm run bench            (all available backends)
- *   npm run bench -- cpu     (one backend)
+ *   npm run bench:engine            (all available backends)
+ *   npm run bench:engine -- cpu     (one backend)
  * Figures are recorded in docs/benchmarks.md.
  */
 import os from 'node:os';
