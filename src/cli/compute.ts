@@ -24,13 +24,14 @@ const HELP = `usage: hessian compute --model M/model.json (--inputs X --targets 
   --loss-outputs JSON  per-output losses and weights by output name, e.g. '{"aux": {"name": "mean_squared_error",
                        "weight": 0.2}}' (the loss is the weighted sum over outputs)
   --method NAME        ${METHOD_NAMES.join(' | ')}
-  --vectors PATH       k×P .npy (hvp, ggnvp, inverse_hvp)
+  --vectors PATH       k×P .npy (hvp, ggnvp, inverse_hvp; optional for kfac)
   --k N  --which largest|smallest|magnitude  --probes N  --steps N  --estimator hutchpp|hutchinson|exact
   --curvature hessian|ggn  --blocks full|layer|weight  --damping X  --tol X  --max-iter N  --step X
+  --kfac-type exact|mc  --samples N (kfac: B from the exact factor, or N sampled targets per example)
   --params NAME,...    weight or layer names (default: all trainable weights)
   --seed N             seed for stochastic methods (default 0)
   --backend auto|cpu|wasm|tensorflow        --max-dense-bytes N (default 2 GiB)
-  --out DIR            writes DIR/result.json and DIR/*.npy (float32, C order)`;
+  --out DIR            writes DIR/result.json and DIR/*.npy (float32, C order; kfac also DIR/kfac/<i>-<layer>/A.npy)`;
 
 class UsageError extends Error {}
 
@@ -58,6 +59,8 @@ const OPTIONS = {
   tol: { type: 'string' },
   'max-iter': { type: 'string' },
   step: { type: 'string' },
+  'kfac-type': { type: 'string' },
+  samples: { type: 'string' },
   params: { type: 'string' },
   seed: { type: 'string' },
   backend: { type: 'string' },
@@ -139,6 +142,8 @@ function methodOptions(v: Record<string, any>): Record<string, unknown> {
   set('tol', number('tol', v.tol));
   set('maxIter', number('max-iter', v['max-iter']));
   set('step', number('step', v.step));
+  set('type', v['kfac-type']);
+  set('samples', number('samples', v.samples));
   return m;
 }
 

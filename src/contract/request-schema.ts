@@ -134,6 +134,39 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
     .strict(),
   z
     .object({
+      name: z.literal('kfac'),
+      type: z
+        .enum(['exact', 'mc'])
+        .default('exact')
+        .describe(
+          'B from the exact loss-Hessian factor (C backpropagated columns per example) or from Monte-Carlo ' +
+            'gradients at targets sampled from the model (seeded by `seed`).',
+        ),
+      samples: z
+        .number()
+        .int()
+        .min(1)
+        .max(10000)
+        .default(1)
+        .describe('Sampled targets per example for type "mc" (ignored by "exact").'),
+      damping: z
+        .number()
+        .min(0)
+        .default(0)
+        .describe('delta in (K + delta I) x = v for inverse_products; K singular needs delta > 0.'),
+      vectors: vectors.describe(
+        'Optional k vectors of length P (rows), or an uploaded k×P .npy: returns products K v and inverse ' +
+          'products (K + damping I)^-1 v.',
+      ),
+    })
+    .strict()
+    .describe(
+      'Kronecker-factored approximation of the GGN (an approximation, exact for one example): per Dense layer ' +
+        'A = mean of [a, 1][a, 1]^T over examples and B = sum of the backpropagated loss-Hessian factor columns ' +
+        'delta delta^T; Dense chains with softmax/sigmoid cross-entropy or MSE only.',
+    ),
+  z
+    .object({
       name: z.literal('finite_difference'),
       step: z
         .number()

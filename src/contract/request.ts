@@ -8,6 +8,7 @@ import { EngineError, type EngineErrorCode } from './errors.js';
 import { defaultCgIterations, defaultLanczosSteps } from './defaults.js';
 import { denseBytes, guardBytes, guardDense, jacobianBytes, prefersExplicitJacobian } from './guards.js';
 import { requestVectors } from './vectors.js';
+import { planKfac } from './kfac-coverage.js';
 import { parseModel } from './model/parse.js';
 import type { ModelOutput, ParsedModel } from './model/parsed-model.js';
 import { arraysFor, type ArrayGroup } from './data/array-group.js';
@@ -106,6 +107,13 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
   }
   if (method.name === 'hvp' || method.name === 'ggnvp' || method.name === 'inverse_hvp') {
     prepared.vectors = requestVectors(method.name, numParams, req.vectors, method.vectors);
+  }
+  if (method.name === 'kfac') {
+    // Refused here, not in the worker: the model, loss and selection decide what kfac covers.
+    planKfac(model, loss, prepared.layout, maxDenseBytes);
+    if (req.vectors || method.vectors) {
+      prepared.vectors = requestVectors(method.name, numParams, req.vectors, method.vectors);
+    }
   }
   return prepared;
 }

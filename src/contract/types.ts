@@ -54,7 +54,10 @@ export interface ComputeOptions {
  * - `sampled_diagonal`: seeded diagonal entries against fresh products e_jᵀ A e_j;
  * - `eigen_residuals`: ‖A v − λ v‖ / max|θ| per returned eigenpair, from fresh products;
  * - `inverse_hvp_residual`: ‖(A + δI)x − b‖/‖b‖ per right-hand side, from fresh products;
- * - `standard_error`: the uncertainty of a stochastic estimate (an approximation, never a proof).
+ * - `standard_error`: the uncertainty of a stochastic estimate (an approximation, never a proof);
+ * - `kfac_single_example`: KFAC's factors of one seeded example (where KFAC is exact) times a random vector against
+ *   that example's exact GGN block products, per layer;
+ * - `kfac_inverse_residual`: ‖(K + δI)x − v‖/‖v‖ per vector for KFAC's inverse products, K applied from its factors.
  */
 export type VerificationCheckName =
   | 'directional_fd'
@@ -65,7 +68,9 @@ export type VerificationCheckName =
   | 'sampled_diagonal'
   | 'eigen_residuals'
   | 'inverse_hvp_residual'
-  | 'standard_error';
+  | 'standard_error'
+  | 'kfac_single_example'
+  | 'kfac_inverse_residual';
 
 /** One named comparison of a result against something computed independently of it. */
 export interface VerificationCheck {

@@ -11,6 +11,7 @@ import { ggn } from './methods/ggn.js';
 import { hessian } from './methods/hessian.js';
 import { ggnvp, hvp } from './methods/hvp.js';
 import { inverseHvp } from './methods/inverse-hvp.js';
+import { kfac } from './methods/kfac.js';
 import { trace } from './methods/trace.js';
 import type { Curvature, Method, MethodContext } from './methods/method.js';
 import { buildObjective } from './objective.js';
@@ -35,6 +36,7 @@ const METHODS: Record<MethodName, Method<any>> = {
   density,
   inverse_hvp: inverseHvp,
   finite_difference: finiteDifference,
+  kfac,
 };
 
 export interface EngineComputeOptions extends ComputeOptions {
@@ -69,6 +71,7 @@ export async function compute(req: ComputeRequest, opts: EngineComputeOptions = 
       rng: createRng(prepared.seed),
       vectors: prepared.vectors,
       maxDenseBytes,
+      problem: { model: prepared.model, inputs: req.inputs, targets: req.targets, loss: prepared.loss },
     };
     const methodStarted = performance.now();
     const output = await METHODS[prepared.method.name](ctx, prepared.method);

@@ -31,6 +31,10 @@ export interface Objective {
   factor: FactorBackprop | null;
   /** The data term ℓ(z, T) as a function of the logits z (no L2). */
   lossOfLogits(z: tf.Tensor): tf.Scalar;
+  /** ℓ(z, T′) with other targets T′ (one float tensor per output, the targets' shape; one-hot for sparse labels). */
+  lossOfLogitsWith(z: tf.Tensor, targets: tf.Tensor[]): tf.Scalar;
+  /** Per output: its loss, Keras weight and [N, ...] shape. */
+  outputs: { spec: LossSpec; weight: number; shape: number[] }[];
   loss(theta: tf.Tensor): tf.Scalar;
   /**
    * Block evaluation for k points θ₁…θ_k at once (the columns of a [P, k] tensor), or null when the model's forward
@@ -207,6 +211,8 @@ export function buildObjective(
     l2: loss.l2,
     logits,
     lossOfLogits,
+    lossOfLogitsWith: (z, targets) => lossWith(z, targets, 1),
+    outputs: losses.map((l, k) => ({ spec: l.spec, weight: l.weight, shape: outputShapes[k] })),
     loss: (th: tf.Tensor): tf.Scalar => withL2(lossOfLogits(logits(th)), th),
     block,
     dispose: () => {

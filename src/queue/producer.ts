@@ -199,7 +199,10 @@ export class JobProducer {
         backend: out.backend,
         summary: { ...out.summary, verification: out.verification },
         timings: out.timings,
-        artifacts: out.artifacts.map((a) => ({ ...a, href: `/v1/jobs/${record.id}/artifacts/${a.name}` })),
+        artifacts: out.artifacts.map((a) => ({
+          ...a,
+          href: `/v1/jobs/${record.id}/artifacts/${encodeURIComponent(a.name)}`,
+        })),
       };
     } else if (state === 'failed' && job) {
       view.error = parseFailure(job.failedReason);

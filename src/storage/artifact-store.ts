@@ -6,6 +6,7 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { access, constants, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { isSafeArtifactName } from '../contract/artifact-names.js';
 import { publishDirectory, writeFileAtomic, type FileContent } from './atomic-write.js';
 
 export type BundleKind = 'models' | 'datasets' | 'arrays';
@@ -21,6 +22,12 @@ function checkId(id: string): string {
 
 function checkName(name: string): string {
   if (!FILE_NAME.test(name)) throw new Error(`invalid storage file name ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** A result file may be nested (`kfac/0-dense/A.npy`): every segment is a safe file name (see artifact-names.ts). */
+function checkResultName(name: string): string {
+  if (!isSafeArtifactName(name)) throw new Error(`invalid storage file name ${JSON.stringify(name)}`);
   return name;
 }
 
@@ -86,9 +93,12 @@ export class ArtifactStore {
     return join(this.root, 'results', checkId(jobId));
   }
 
-  /** Writes one result file; re-running a job overwrites its own files, so a retry after a crash is harmless. */
+  /**
+   * Writes one result file (a nested name makes its directories); re-running a job overwrites its own files, so a
+   * retry after a crash is harmless.
+   */
   async writeResult(jobId: string, name: string, data: Uint8Array): Promise<void> {
-    await writeFileAtomic(join(this.resultDir(jobId), checkName(name)), data);
+    await writeFileAtomic(join(this.resultDir(jobId), checkResultName(name)), data);
   }
 
   /** Opens a result file for streaming, or returns null when it is gone. */
@@ -96,7 +106,7 @@ export class ArtifactStore {
     jobId: string,
     name: string,
   ): Promise<{ stream: ReadStream; size: number; mtimeMs: number } | null> {
-    const path = join(this.resultDir(jobId), checkName(name));
+    const path = join(this.resultDir(jobId), checkResultName(name));
     try {
       const s = await stat(path);
       return { stream: createReadStream(path), size: s.size, mtimeMs: s.mtimeMs };

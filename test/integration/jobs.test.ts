@@ -139,6 +139,11 @@ describe('jobs over HTTP with worker processes', () => {
         files: ['inverse_hvp.npy'],
       },
       finite_difference: { method: { name: 'finite_difference' }, files: ['hessian.npy'] },
+      kfac: {
+        method: { name: 'kfac', damping: 0.1 },
+        extra: { vectorsId: uploadedVectors.body.id },
+        files: ['kfac/0-dense/A.npy', 'kfac/1-dense_1/B.npy', 'products.npy', 'inverse_products.npy'],
+      },
     };
     assert.deepEqual(Object.keys(specs).sort(), [...METHOD_NAMES].sort(), 'a method was added to the engine');
     const submitted = await Promise.all(

@@ -20,7 +20,7 @@ export const jobRequestSchema = z
     vectorsId: id
       .optional()
       .describe(
-        'From POST /v1/arrays: the k×P vectors of hvp / ggnvp / inverse_hvp (instead of method.vectors).',
+        'From POST /v1/arrays: the k×P vectors of hvp / ggnvp / inverse_hvp / kfac (instead of method.vectors).',
       ),
     seed: z
       .number()
@@ -40,5 +40,8 @@ export const jobListQuerySchema = paginationQuerySchema.extend({
 
 export const artifactParamsSchema = z.object({
   id: id,
-  name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, { error: 'not an artifact name' }),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,100}(\/[A-Za-z0-9_.-]{1,100}){0,3}$/, { error: 'not an artifact name' })
+    .describe('The artifact name as the job lists it; "/" in nested names (kfac/0-dense/A.npy) as %2F.'),
 });

@@ -5,10 +5,20 @@ import type { Rng } from '../estimators/rng.js';
 import type { Float32NdArray } from '../../contract/ndarray.js';
 import type { Objective } from '../objective.js';
 import type { Progress } from '../progress.js';
-import type { MethodSpec } from '../../contract/request-schema.js';
+import type { LossSpec, MethodSpec } from '../../contract/request-schema.js';
+import type { ArrayGroup } from '../../contract/data/array-group.js';
+import type { ParsedModel } from '../../contract/model/parsed-model.js';
 import type { VerificationCheck } from '../../contract/types.js';
 
 export type Curvature = 'hessian' | 'ggn';
+
+/** What the objective was built from. */
+export interface MethodProblem {
+  model: ParsedModel;
+  inputs: ArrayGroup;
+  targets: ArrayGroup;
+  loss: LossSpec;
+}
 
 export interface MethodContext {
   objective: Objective;
@@ -18,6 +28,8 @@ export interface MethodContext {
   rng: Rng;
   /** k×P vectors for products and solves, when the request has them. */
   vectors?: Float64Array[];
+  /** The request's model, batch and loss, for methods that work layer by layer (kfac). */
+  problem?: MethodProblem;
   maxDenseBytes: number;
 }
 

@@ -4,13 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { parseNpy } from '../../../src/contract/data/npy.js';
+import { encodeNpy, parseNpy } from '../../../src/contract/data/npy.js';
+import { parseNpz } from '../../../src/contract/data/npz.js';
 import { cliArgs } from '../../helpers/cli.js';
 import { GOLDEN_DIR, loadGoldenCase, relativeError } from '../../helpers/golden.js';
 
@@ -121,6 +122,79 @@ describe('hessian compute', () => {
     );
     const v = parseNpy(new Uint8Array(await readFile(path.join(out, 'eigenvectors.npy'))));
     assert.deepEqual(v.shape, [2, 51]);
+  });
+
+  it('writes kfac factors under kfac/<index>-<layer>/ (--kfac-type, --samples, --damping, --vectors)', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
+    dirs.push(out);
+    const vectors = path.join(out, 'v.npy');
+    await writeFile(
+      vectors,
+      encodeNpy({
+        dtype: 'float32',
+        shape: [1, 51],
+        data: Float32Array.from({ length: 51 }, (_, i) => Math.sin(i)),
+      }),
+    );
+    const args = [
+      '--method',
+      'kfac',
+      '--damping',
+      '0.1',
+      '--vectors',
+      vectors,
+      '--backend',
+      'cpu',
+      '--out',
+      out,
+    ];
+    const r = await hessian(caseArgs(...args));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await readdir(out)).sort(), [
+      'inverse_products.npy',
+      'kfac',
+      'products.npy',
+      'result.json',
+      'v.npy',
+    ]);
+    assert.deepEqual((await readdir(path.join(out, 'kfac'))).sort(), ['0-dense', '1-dense_1']);
+    const result = JSON.parse(await readFile(path.join(out, 'result.json'), 'utf8'));
+    assert.equal(result.summary.approximation, true);
+    assert.equal(result.verification.passed, true);
+    assert.deepEqual(
+      result.artifacts.map((a: { name: string }) => a.name),
+      [
+        'kfac/0-dense/A.npy',
+        'kfac/0-dense/B.npy',
+        'kfac/1-dense_1/A.npy',
+        'kfac/1-dense_1/B.npy',
+        'products.npy',
+        'inverse_products.npy',
+      ],
+    );
+    const golden = parseNpz(new Uint8Array(await readFile(path.join(CASE, 'kfac.npz'))));
+    const a = parseNpy(new Uint8Array(await readFile(path.join(out, 'kfac', '1-dense_1', 'A.npy'))));
+    assert.deepEqual(a.shape, [7, 7]);
+    // float32 against float64 PyTorch (measured ~1e-7): 1e-4.
+    assert.ok(relativeError(a.data as Float32Array, golden.get('dense_1.A')!.data as Float64Array) <= 1e-4);
+
+    const mc = await hessian(
+      caseArgs('--method', 'kfac', '--kfac-type', 'mc', '--samples', '8', '--seed', '3', '--out', out),
+    );
+    assert.equal(mc.code, 0, mc.stderr);
+    const mcResult = JSON.parse(await readFile(path.join(out, 'result.json'), 'utf8'));
+    assert.equal(mcResult.summary.type, 'mc');
+    assert.equal(mcResult.summary.samples, 8);
+
+    const conv = path.join(GOLDEN_DIR, 'cnn_two_conv_maxpool');
+    const refused = await hessian([
+      'compute',
+      ...['--model', path.join(conv, 'model.json')],
+      ...['--inputs', path.join(conv, 'inputs.npy'), '--targets', path.join(conv, 'targets.npy')],
+      ...['--loss', 'sparse_categorical_crossentropy', '--method', 'kfac', '--out', out],
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /layer "conv2d" \(Conv2D\) is not one of them/);
   });
 
   for (const [what, args, message] of [

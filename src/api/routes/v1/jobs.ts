@@ -252,10 +252,12 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       if (request.headers['if-none-match'] === etag) return reply.code(304).send();
       const file = await svc.store.openResult(id, artifact.name);
       if (!file) throw new ProblemError(404, 'artifact_not_found', `the file of ${name} has expired`);
+      // A nested name (kfac/0-dense/A.npy) is offered as one file name: kfac_0-dense_A.npy.
+      const filename = artifact.name.replaceAll('/', '_');
       return reply
         .type('application/octet-stream')
         .header('content-length', String(file.size))
-        .header('content-disposition', `attachment; filename="${artifact.name}"`)
+        .header('content-disposition', `attachment; filename="${filename}"`)
         .send(file.stream);
     },
   );
