@@ -24,10 +24,12 @@ const HELP = `usage: hessian compute --model M/model.json (--inputs X --targets 
   --loss-outputs JSON  per-output losses and weights by output name, e.g. '{"aux": {"name": "mean_squared_error",
                        "weight": 0.2}}' (the loss is the weighted sum over outputs)
   --method NAME        ${METHOD_NAMES.join(' | ')}
-  --vectors PATH       k×P .npy (hvp, ggnvp, inverse_hvp; optional for kfac)
+  --vectors PATH       k×P .npy (hvp, ggnvp, fvp, inverse_hvp; optional for kfac)
   --k N  --which largest|smallest|magnitude  --probes N  --steps N  --estimator hutchpp|hutchinson|exact
-  --curvature hessian|ggn  --blocks full|layer|weight  --damping X  --tol X  --max-iter N  --step X
+  --curvature hessian|ggn|fisher  --blocks full|layer|weight  --damping X  --tol X  --max-iter N  --step X
   --kfac-type exact|mc  --samples N (kfac: B from the exact factor, or N sampled targets per example)
+  --fisher-type mc|empirical  --samples N (curvature fisher, methods fisher and fvp: Monte-Carlo Fisher from N
+                       sampled targets per example, or the empirical Fisher of the given targets)
   --params NAME,...    weight or layer names (default: all trainable weights)
   --seed N             seed for stochastic methods (default 0)
   --backend auto|cpu|wasm|tensorflow        --max-dense-bytes N (default 2 GiB)
@@ -60,6 +62,7 @@ const OPTIONS = {
   'max-iter': { type: 'string' },
   step: { type: 'string' },
   'kfac-type': { type: 'string' },
+  'fisher-type': { type: 'string' },
   samples: { type: 'string' },
   params: { type: 'string' },
   seed: { type: 'string' },
@@ -143,6 +146,7 @@ function methodOptions(v: Record<string, any>): Record<string, unknown> {
   set('maxIter', number('max-iter', v['max-iter']));
   set('step', number('step', v.step));
   set('type', v['kfac-type']);
+  set('fisherType', v['fisher-type']);
   set('samples', number('samples', v.samples));
   return m;
 }

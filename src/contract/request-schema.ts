@@ -64,7 +64,30 @@ export const parameterSelectionSchema = z
   .strict();
 export type ParameterSelection = z.output<typeof parameterSelectionSchema>;
 
-const curvature = z.enum(['hessian', 'ggn']).default('hessian').describe('Which curvature matrix to use.');
+const curvature = z
+  .enum(['hessian', 'ggn', 'fisher'])
+  .default('hessian')
+  .describe(
+    'Which curvature matrix to use: the Hessian, the generalized Gauss–Newton, or the Fisher (see fisherType).',
+  );
+/** The Fisher's options, on every method that takes a curvature (refused with any other curvature). */
+const fisherOptions = {
+  fisherType: z
+    .enum(['mc', 'empirical'])
+    .optional()
+    .describe(
+      'With curvature "fisher" (default "mc"): "mc", the Monte-Carlo Fisher from gradients at targets sampled from ' +
+        "the model's predictive distribution (seeded by `seed`; converges to the GGN as 1/sqrt(samples)); " +
+        '"empirical", the mean outer product of the per-example gradients at the given targets.',
+    ),
+  samples: z
+    .number()
+    .int()
+    .min(1)
+    .max(10000)
+    .optional()
+    .describe('With curvature "fisher" and fisherType "mc": sampled targets per example (default 1).'),
+};
 const blocks = z
   .enum(['full', 'layer', 'weight'])
   .default('full')
@@ -82,12 +105,17 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
   z.object({ name: z.literal('ggn'), blocks }).strict(),
   z.object({ name: z.literal('hvp'), vectors }).strict(),
   z.object({ name: z.literal('ggnvp'), vectors }).strict(),
-  z.object({ name: z.literal('diagonal'), curvature }).strict(),
-  z.object({ name: z.literal('diagonal_estimate'), curvature, probes: probes(100) }).strict(),
+  z.object({ name: z.literal('fisher'), blocks, ...fisherOptions }).strict(),
+  z.object({ name: z.literal('fvp'), vectors, ...fisherOptions }).strict(),
+  z.object({ name: z.literal('diagonal'), curvature, ...fisherOptions }).strict(),
+  z
+    .object({ name: z.literal('diagonal_estimate'), curvature, probes: probes(100), ...fisherOptions })
+    .strict(),
   z
     .object({
       name: z.literal('trace'),
       curvature,
+      ...fisherOptions,
       estimator: z.enum(['hutchinson', 'hutchpp', 'exact']).default('hutchpp'),
       probes: probes(60),
     })
@@ -96,6 +124,7 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
     .object({
       name: z.literal('eigen'),
       curvature,
+      ...fisherOptions,
       k: z.number().int().min(1).max(1000).default(3),
       which: z.enum(['largest', 'smallest', 'magnitude']).default('largest'),
       maxIter: z
@@ -112,6 +141,7 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
     .object({
       name: z.literal('density'),
       curvature,
+      ...fisherOptions,
       probes: probes(8),
       steps: z.number().int().min(2).max(1000).default(60).describe('Lanczos steps per probe.'),
       gridPoints: z.number().int().min(2).max(100000).default(400),
@@ -126,6 +156,7 @@ export const methodSpecSchema = z.discriminatedUnion('name', [
     .object({
       name: z.literal('inverse_hvp'),
       curvature,
+      ...fisherOptions,
       vectors,
       damping: z.number().min(0).default(0).describe('delta in (H + delta I) x = b.'),
       tol: z.number().positive().default(1e-6).describe('Relative residual tolerance ||r||/||b||.'),
@@ -182,4 +213,9 @@ export type MethodName = MethodSpec['name'];
 export const METHOD_NAMES = methodSpecSchema.options.map((o) => o.shape.name.value) as MethodName[];
 
 /** Methods whose result is a dense P×P matrix (guarded by the memory limit). */
-export const DENSE_METHODS: ReadonlySet<MethodName> = new Set(['hessian', 'ggn', 'finite_difference']);
+export const DENSE_METHODS: ReadonlySet<MethodName> = new Set([
+  'hessian',
+  'ggn',
+  'fisher',
+  'finite_difference',
+]);

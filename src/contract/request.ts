@@ -83,6 +83,7 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
     throw new EngineError('invalid_parameters', 'The selection contains no trainable parameters.');
 
   const maxDenseBytes = opts.maxDenseBytes ?? DEFAULT_MAX_DENSE_BYTES;
+  checkFisherOptions(method, model, outputLosses(model, loss)[0].spec);
   const normalized = normalizeMethod(method, numParams);
   const prepared: PreparedRequest = {
     model,
@@ -105,7 +106,12 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
   if (usesGgn && prefersExplicitJacobian(jacobianRows, numParams)) {
     guardBytes('The Jacobian', jacobianBytes(jacobianRows, numParams), maxDenseBytes, 'Use a smaller batch.');
   }
-  if (method.name === 'hvp' || method.name === 'ggnvp' || method.name === 'inverse_hvp') {
+  if (
+    method.name === 'hvp' ||
+    method.name === 'ggnvp' ||
+    method.name === 'fvp' ||
+    method.name === 'inverse_hvp'
+  ) {
     prepared.vectors = requestVectors(method.name, numParams, req.vectors, method.vectors);
   }
   if (method.name === 'kfac') {
@@ -119,6 +125,60 @@ export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: numb
 }
 
 /** Fills the defaults that depend on P and checks what only makes sense against P. */
+/** Curvature names a method uses ('fisher' for the Fisher methods). */
+function curvatureOf(method: MethodSpec): string | undefined {
+  if (method.name === 'fisher' || method.name === 'fvp') return 'fisher';
+  return 'curvature' in method ? method.curvature : undefined;
+}
+
+const LIKELIHOOD_LOSSES = new Set([
+  'categorical_crossentropy',
+  'sparse_categorical_crossentropy',
+  'binary_crossentropy',
+  'mean_squared_error',
+]);
+
+/**
+ * The Fisher's options are refused where they do not apply, and the Monte-Carlo Fisher where it cannot sample:
+ * before the job is queued, not in the worker.
+ */
+function checkFisherOptions(method: MethodSpec, model: ParsedModel, loss: LossSpec): void {
+  const options = method as { fisherType?: string; samples?: number };
+  const fisher = curvatureOf(method) === 'fisher';
+  if (
+    !fisher &&
+    method.name !== 'kfac' &&
+    (options.fisherType !== undefined || options.samples !== undefined)
+  ) {
+    throw new EngineError(
+      'invalid_method',
+      `${method.name}: fisherType and samples apply to curvature "fisher" only; this request uses ` +
+        `"${curvatureOf(method) ?? 'none'}".`,
+    );
+  }
+  if (!fisher) return;
+  const type = options.fisherType ?? 'mc';
+  if (type === 'empirical' && options.samples !== undefined) {
+    throw new EngineError('invalid_method', `${method.name}: samples applies to fisherType "mc" only.`);
+  }
+  if (type !== 'mc') return;
+  if (model.outputs.length !== 1) {
+    throw new EngineError(
+      'invalid_method',
+      `${method.name}: the Monte-Carlo Fisher takes single-output models (this one has ${model.outputs.length}); ` +
+        'use fisherType "empirical" or curvature "ggn".',
+    );
+  }
+  if (!LIKELIHOOD_LOSSES.has(loss.name)) {
+    throw new EngineError(
+      'invalid_loss',
+      `${method.name}: the Monte-Carlo Fisher samples targets from the model, so the loss must be a negative ` +
+        `log-likelihood (categorical, sparse categorical or binary cross-entropy, or mean squared error); ` +
+        `"${loss.name}" is not. Use fisherType "empirical" or curvature "ggn".`,
+    );
+  }
+}
+
 function normalizeMethod(method: MethodSpec, numParams: number): NormalizedMethodSpec {
   if (method.name === 'eigen') {
     if (method.k > numParams) {

@@ -63,6 +63,7 @@ export type VerificationCheckName =
   | 'directional_fd'
   | 'product_fd'
   | 'full_ggn_product'
+  | 'fisher_product'
   | 'symmetry'
   | 'sampled_columns'
   | 'sampled_diagonal'

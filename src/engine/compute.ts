@@ -9,19 +9,44 @@ import { eigen } from './methods/eigen.js';
 import { finiteDifference } from './methods/finite-difference.js';
 import { ggn } from './methods/ggn.js';
 import { hessian } from './methods/hessian.js';
-import { ggnvp, hvp } from './methods/hvp.js';
+import { fisher } from './methods/fisher.js';
+import { fvp, ggnvp, hvp } from './methods/hvp.js';
 import { inverseHvp } from './methods/inverse-hvp.js';
 import { kfac } from './methods/kfac.js';
 import { trace } from './methods/trace.js';
 import type { Curvature, Method, MethodContext } from './methods/method.js';
 import { buildObjective } from './objective.js';
+import { fisherOperator, type FisherOptions, type FisherType } from './operators/fisher-operator.js';
 import { ggnOperator } from './operators/ggn-operator.js';
 import { hessianOperator } from './operators/hessian-operator.js';
 import { Progress } from './progress.js';
 import { DEFAULT_MAX_DENSE_BYTES, prepareRequest } from '../contract/request.js';
-import type { MethodName } from '../contract/request-schema.js';
+import type { MethodName, MethodSpec } from '../contract/request-schema.js';
 import type { ComputeOptions, ComputeRequest, ComputeResult } from '../contract/types.js';
 import { verifyOutput } from './verification.js';
+
+/** The Fisher's type and samples from a method spec; its targets are sampled from their own seeded stream. */
+function fisherOptionsOf(method: MethodSpec, seed: number): FisherOptions {
+  const spec = method as { fisherType?: FisherType; samples?: number };
+  return { type: spec.fisherType ?? 'mc', samples: spec.samples ?? 1, rng: createRng(seed + 3) };
+}
+
+/** What a Fisher result is: the MC Fisher is a seeded sample of the GGN, and says so. */
+function fisherSummary(options: FisherOptions) {
+  return options.type === 'mc'
+    ? {
+        type: 'mc',
+        samples: options.samples,
+        approximation: true,
+        note:
+          `The Monte-Carlo Fisher from ${options.samples} sampled target(s) per example (seeded by seed): an ` +
+          'unbiased estimate of the GGN for this loss, with error ~1/sqrt(samples); exact for these samples.',
+      }
+    : {
+        type: 'empirical',
+        note: 'The empirical Fisher c·Σ g_n g_nᵀ of the per-example gradients at the given targets (c = 1/N for mean).',
+      };
+}
 
 /** The method registry: one file per method, one line here. */
 const METHODS: Record<MethodName, Method<any>> = {
@@ -29,6 +54,8 @@ const METHODS: Record<MethodName, Method<any>> = {
   ggn,
   hvp,
   ggnvp,
+  fisher,
+  fvp,
   diagonal,
   diagonal_estimate: diagonalEstimate,
   trace,
@@ -61,8 +88,14 @@ export async function compute(req: ComputeRequest, opts: EngineComputeOptions = 
   const baseline = tf.memory().numTensors;
   const objective = buildObjective(prepared.model, req.inputs, req.targets, prepared.loss, prepared.layout);
   const raw: Partial<Record<Curvature, LinearOperator & { dispose?: () => void }>> = {};
+  const fisherOptions = fisherOptionsOf(prepared.method, prepared.seed);
   const rawOperator = (kind: Curvature) =>
-    (raw[kind] ??= kind === 'hessian' ? hessianOperator(objective) : ggnOperator(objective));
+    (raw[kind] ??=
+      kind === 'hessian'
+        ? hessianOperator(objective)
+        : kind === 'fisher'
+          ? fisherOperator(objective, fisherOptions)
+          : ggnOperator(objective));
   try {
     const ctx: MethodContext = {
       objective,
@@ -91,6 +124,7 @@ export async function compute(req: ComputeRequest, opts: EngineComputeOptions = 
       backend: backend.name,
       summary: {
         ...output.summary,
+        ...(output.curvature === 'fisher' && { fisher: fisherSummary(fisherOptions) }),
         numExamples: prepared.numExamples,
         seed: prepared.seed,
         loss: prepared.loss,

@@ -5,6 +5,7 @@
  */
 import type { CheckContext } from './checks/check.js';
 import { directionalCheck, directionalVerificationCheck } from './checks/directional.js';
+import { fisherProductCheck } from './checks/fisher-product.js';
 import { productCheck } from './checks/product.js';
 import { symmetryCheck } from './checks/symmetry.js';
 import type { Rng } from './estimators/rng.js';
@@ -17,7 +18,8 @@ export { directionalCheck } from './checks/directional.js';
  * Runs every check that applies to `output`, in this order:
  *   1. `directional_fd` on every result (the curvature machinery along a random v, seeded by `directionalRng`);
  *   2. `symmetry` on dense results;
- *   3. `full_ggn_product` on every GGN result, and `product_fd` on Hessian results that state a product;
+ *   3. `full_ggn_product` on every GGN result, `fisher_product` on every Fisher result, and `product_fd` on
+ *      Hessian results that state a product;
  *   4. the method's own checks (`output.verify`).
  * Products here use `ctx.operator`, outside the method's progress accounting.
  */
@@ -38,7 +40,8 @@ export async function verifyOutput(
     checks.push(symmetryCheck(output.symmetryResidual, output.symmetryTolerance));
   }
   const claimed = output.claimedProduct?.(ctx.rng);
-  if (curvature === 'ggn' || claimed) checks.push(await productCheck(ctx, curvature, claimed));
+  if (curvature === 'fisher') checks.push(await fisherProductCheck(ctx, claimed));
+  else if (curvature === 'ggn' || claimed) checks.push(await productCheck(ctx, curvature, claimed));
   if (output.verify) checks.push(...(await output.verify(ctx)));
   const { inconclusive: _, ...directionalFields } = directional;
   return {

@@ -8,7 +8,7 @@ describe('cancelling jobs', () => {
   let stack: Stack;
   let client: Client;
   let ids: Awaited<ReturnType<typeof uploadGolden>>;
-  // 100 000 probes take minutes: the job is certainly still running when it is cancelled.
+  // 100 000 probes take ~15 s even in block products: the job is certainly still running when it is cancelled.
   const longJob = () =>
     client.post('/v1/jobs', {
       modelId: ids.modelId,

@@ -18,7 +18,7 @@ import { loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { Client, uploadGolden } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
-const CASE = 'mlp_tanh_mse'; // P = 51: a Hessian takes well under a second, one probe about 2.4 ms
+const CASE = 'mlp_tanh_mse'; // P = 51: a Hessian takes well under a second, one probe ~0.15 ms (in blocks)
 type Ids = Awaited<ReturnType<typeof uploadGolden>>;
 
 /** Pids of live processes whose environment holds `NAME=value` (our workers and their compute children). */
@@ -143,8 +143,8 @@ describe('a worker process killed', () => {
   });
 
   it('mid-job: its job is recovered by another worker and completes', async () => {
-    // About 2.4 s of work (2.4 ms per probe), so the kill lands mid-job.
-    const id = await submit(client, ids, { name: 'diagonal_estimate', probes: 1000 }, 7);
+    // About 3 s of work (probes go in block products, ~0.15 ms each), so the kill lands mid-job.
+    const id = await submit(client, ids, { name: 'diagonal_estimate', probes: 20000 }, 7);
     await client.waitForJob(id, 30_000, (j) => j.progress.completed > 100);
 
     const alive = stack.workers.find((w) => w.exitCode === null && w.signalCode === null)!;
@@ -216,7 +216,7 @@ describe('a compute child killed', () => {
   });
 
   it('mid-computation: the job is retried on a fresh child and succeeds', async () => {
-    const id = await submit(client, ids, { name: 'diagonal_estimate', probes: 1500 }, 3);
+    const id = await submit(client, ids, { name: 'diagonal_estimate', probes: 30000 }, 3);
     const behind = await submit(client, ids, { name: 'hessian' });
     await client.waitForJob(id, 30_000, (j) => j.progress.completed > 100);
     const { line: handed } = await stack.waitForLog(

@@ -1,14 +1,10 @@
 import { norm } from '../estimators/dense-linalg.js';
 import { applyBlock } from '../estimators/linear-operator.js';
-import type { Method, MethodContext, MethodOutput, SpecOf } from './method.js';
+import type { Curvature, Method, MethodContext, MethodOutput, SpecOf } from './method.js';
 import { stackRows } from '../../contract/vectors.js';
 
 /** k products; the first is checked against central differences along its own vector (product check). */
-async function products(
-  ctx: MethodContext,
-  curvature: 'hessian' | 'ggn',
-  file: string,
-): Promise<MethodOutput> {
+async function products(ctx: MethodContext, curvature: Curvature, file: string): Promise<MethodOutput> {
   const vectors = ctx.vectors!;
   const n = ctx.objective.numParams;
   ctx.progress.plan(vectors.length);
@@ -27,3 +23,6 @@ export const hvp: Method<SpecOf<'hvp'>> = (ctx) => products(ctx, 'hessian', 'hvp
 
 /** G·v for each of k vectors (k×P): J v by double backward, H_ℓ, then Jᵀ. */
 export const ggnvp: Method<SpecOf<'ggnvp'>> = (ctx) => products(ctx, 'ggn', 'ggnvp.npy');
+
+/** F·v for each of k vectors (k×P), with the Fisher of the request's fisherType (see operators/fisher-operator.ts). */
+export const fvp: Method<SpecOf<'fvp'>> = (ctx) => products(ctx, 'fisher', 'fvp.npy');

@@ -10,7 +10,7 @@ import type { ArrayGroup } from '../../contract/data/array-group.js';
 import type { ParsedModel } from '../../contract/model/parsed-model.js';
 import type { VerificationCheck } from '../../contract/types.js';
 
-export type Curvature = 'hessian' | 'ggn';
+export type Curvature = 'hessian' | 'ggn' | 'fisher';
 
 /** What the objective was built from. */
 export interface MethodProblem {

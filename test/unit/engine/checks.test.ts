@@ -49,7 +49,7 @@ for (const backend of ['cpu', 'wasm'] as const)
     });
     const context = (operators: Partial<Record<'hessian' | 'ggn', LinearOperator>> = {}): CheckContext => ({
       objective,
-      operator: (kind) => operators[kind] ?? (kind === 'hessian' ? hessian : ggn),
+      operator: (kind) => (kind !== 'fisher' && operators[kind]) || (kind === 'hessian' ? hessian : ggn),
       rng: createRng(3),
     });
 

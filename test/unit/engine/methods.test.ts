@@ -28,6 +28,11 @@ import { GOLDEN_DIR, loadGoldenCase, matvec, relativeError } from '../../helpers
 import { jacobiEigen } from '../../helpers/reference-eigen.js';
 
 const c = loadGoldenCase('mlp_tanh_cce_fused');
+/** PyTorch's float64 empirical Fisher of the same case (generate_fisher.py). */
+const EMPIRICAL_FISHER = Float64Array.from(
+  parseNpz(new Uint8Array(readFileSync(path.join(GOLDEN_DIR, c.name, 'fisher.npz')))).get('empirical')!
+    .data as Float64Array,
+);
 const P = c.numParams;
 const VECTORS = [
   Array.from({ length: P }, (_, i) => Math.sin(i + 1)),
@@ -188,6 +193,8 @@ const SPECS: Record<MethodName, MethodSpecInput> = {
   ggn: { name: 'ggn' },
   hvp: { name: 'hvp', vectors: VECTORS },
   ggnvp: { name: 'ggnvp', vectors: VECTORS },
+  fisher: { name: 'fisher', fisherType: 'empirical' },
+  fvp: { name: 'fvp', fisherType: 'empirical', vectors: VECTORS },
   diagonal: { name: 'diagonal' },
   diagonal_estimate: { name: 'diagonal_estimate', probes: 10 },
   trace: { name: 'trace', probes: 12 },
@@ -216,6 +223,23 @@ const AGAINST_REFERENCE: Record<MethodName, (r: ComputeResult) => void | Promise
     assert.equal(rows.length, VECTORS.length);
     rows.forEach((row, i) =>
       assertRelative(row, matvec(c.hessian, Float64Array.from(VECTORS[i])), EXACT_TOLERANCE, `hvp ${i}`),
+    );
+  },
+  fisher: (r) => {
+    assert.deepEqual(r.arrays['fisher.npy'].shape, [P, P]);
+    assertRelative(r.arrays['fisher.npy'].data, EMPIRICAL_FISHER, EXACT_TOLERANCE, 'fisher');
+    assert.equal((r.summary.fisher as { type: string }).type, 'empirical');
+  },
+  fvp: (r) => {
+    const rows = rowsOf(r.arrays['fvp.npy']);
+    assert.equal(rows.length, VECTORS.length);
+    rows.forEach((row, i) =>
+      assertRelative(
+        row,
+        matvec(EMPIRICAL_FISHER, Float64Array.from(VECTORS[i])),
+        EXACT_TOLERANCE,
+        `fvp ${i}`,
+      ),
     );
   },
   ggnvp: (r) => {
@@ -291,6 +315,8 @@ const CHECKS: Record<MethodName, string[]> = {
   ggn: ['directional_fd', 'symmetry', 'full_ggn_product', 'sampled_columns'],
   hvp: ['directional_fd', 'product_fd'],
   ggnvp: ['directional_fd', 'full_ggn_product'],
+  fisher: ['directional_fd', 'symmetry', 'fisher_product', 'sampled_columns'],
+  fvp: ['directional_fd', 'fisher_product'],
   diagonal: ['directional_fd', 'sampled_diagonal'],
   diagonal_estimate: ['directional_fd', 'standard_error'],
   trace: ['directional_fd', 'standard_error'],
