@@ -139,6 +139,12 @@ describe('jobs over HTTP with worker processes', () => {
         files: ['inverse_hvp.npy'],
       },
       finite_difference: { method: { name: 'finite_difference' }, files: ['hessian.npy'] },
+      fisher: { method: { name: 'fisher', fisherType: 'empirical' }, files: ['fisher.npy'] },
+      fvp: {
+        method: { name: 'fvp', samples: 4 },
+        extra: { vectorsId: uploadedVectors.body.id },
+        files: ['fvp.npy'],
+      },
       kfac: {
         method: { name: 'kfac', damping: 0.1 },
         extra: { vectorsId: uploadedVectors.body.id },
