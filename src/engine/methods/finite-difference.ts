@@ -1,5 +1,6 @@
 import { sampleIndices } from '../checks/check.js';
 import { SAMPLED_COLUMNS, sampledColumnsCheck } from '../checks/sampled-columns.js';
+import { blockGradients, blockSizeFor } from '../operators/block.js';
 import { lossGradient } from '../operators/hessian-operator.js';
 import { symmetrize, symmetryResidual } from './dense-columns.js';
 import { guardDense } from '../../contract/guards.js';
@@ -60,15 +61,32 @@ export const finiteDifference: Method<SpecOf<'finite_difference'>> = async (ctx,
     return g;
   };
 
+  const stepOf = (j: number) => spec.step ?? CUBE_ROOT_EPS_F32 * Math.max(1, Math.abs(theta[j]));
+  // The first attempt's four gradients of a chunk of columns come from block evaluations (k points per pass).
+  const firstAttempt = new Map<number, Float64Array[]>();
+  const chunk = Math.max(1, Math.floor(blockSizeFor(objective) / 4));
   for (let j = 0; j < n; j++) {
-    let h = spec.step ?? CUBE_ROOT_EPS_F32 * Math.max(1, Math.abs(theta[j]));
+    if (!firstAttempt.has(j)) {
+      firstAttempt.clear();
+      const columns = Array.from({ length: Math.min(chunk, n - j) }, (_, c) => j + c);
+      const points = columns.flatMap((col) =>
+        [1, -1, 0.5, -0.5].map((f) => {
+          const p = new Float32Array(theta);
+          p[col] = theta[col] + f * stepOf(col);
+          return p;
+        }),
+      );
+      const gradients = blockGradients(objective, points, (p) => lossGradient(objective, p));
+      columns.forEach((col, c) => firstAttempt.set(col, gradients.slice(4 * c, 4 * c + 4)));
+    }
+    let h = stepOf(j);
     let column: Float64Array | undefined;
     let straddled = false;
     for (let attempt = 0; attempt <= MAX_HALVINGS && !column; attempt++, h /= 4) {
-      const plus = gradientAt(j, h);
-      const minus = gradientAt(j, -h);
-      const plusHalf = gradientAt(j, h / 2);
-      const minusHalf = gradientAt(j, -h / 2);
+      const [plus, minus, plusHalf, minusHalf] =
+        attempt === 0
+          ? firstAttempt.get(j)!
+          : [gradientAt(j, h), gradientAt(j, -h), gradientAt(j, h / 2), gradientAt(j, -h / 2)];
       const wide = difference(plus, minus, 2 * h);
       const narrow = difference(plusHalf, minusHalf, h);
       const gap = relativeGap(wide, narrow);

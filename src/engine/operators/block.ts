@@ -70,3 +70,47 @@ export function blockProduct(
 export function innerProduct(a: tf.Tensor[], b: tf.Tensor[]): tf.Scalar {
   return tf.addN(a.map((t, i) => tf.sum(tf.mul(t, b[i])))) as tf.Scalar;
 }
+
+/**
+ * ∇L at k points at once (one pass with k copies of the weights: the gradient of Σᵢ L(θᵢ) is the k gradients), in
+ * chunks of the objective's block size; one by one when the model takes no copies.
+ */
+export function blockGradients(
+  objective: Objective,
+  points: readonly Float32Array[],
+  single: (point: Float32Array) => Float64Array,
+): Float64Array[] {
+  const block = objective.block;
+  if (!block) return points.map(single);
+  const size = blockSizeFor(objective);
+  const out: Float64Array[] = [];
+  for (let start = 0; start < points.length; start += size) {
+    const chunk = points.slice(start, start + size);
+    const k = chunk.length;
+    if (k === 1) {
+      out.push(single(chunk[0]));
+      continue;
+    }
+    const results = tf.tidy(() => {
+      const thetas = objective.layout.map((w) => {
+        const columns = new Float32Array(w.size * k);
+        for (let j = 0; j < w.size; j++)
+          for (let i = 0; i < k; i++) columns[j * k + i] = chunk[i][w.offset + j];
+        return tf.tensor(columns, [...w.shape, k]);
+      });
+      return tf.grads((...t: tf.Tensor[]) => block.loss(t))(thetas);
+    });
+    try {
+      const gradients = chunk.map(() => new Float64Array(objective.numParams));
+      objective.layout.forEach((w, n) => {
+        const values = results[n].dataSync();
+        for (let j = 0; j < w.size; j++)
+          for (let i = 0; i < k; i++) gradients[i][w.offset + j] = values[j * k + i];
+      });
+      out.push(...gradients);
+    } finally {
+      for (const r of results) r.dispose();
+    }
+  }
+  return out;
+}
