@@ -136,3 +136,36 @@ export function scaledOperator(op: LinearOperator, alpha: number): LinearOperato
     }),
   };
 }
+
+/**
+ * Gathers the products that independent computations running side by side (CG solves for several right-hand
+ * sides, SLQ's Lanczos runs for several probes, each awaiting its own `matvec`) ask for in the same turn of the event
+ * loop, and computes them as one block product (`applyBlock`). Each caller sees an ordinary operator.
+ */
+export function batchedOperator(op: LinearOperator): LinearOperator {
+  if (blockSizeOf(op) === 1) return op;
+  let pending: { v: Float64Array; resolve: (av: Float64Array) => void; reject: (e: unknown) => void }[] = [];
+  const flush = async () => {
+    const batch = pending;
+    pending = [];
+    try {
+      const products = await applyBlock(
+        op,
+        batch.map((p) => p.v),
+      );
+      batch.forEach((p, i) => p.resolve(products[i]));
+    } catch (e) {
+      for (const p of batch) p.reject(e);
+    }
+  };
+  return {
+    size: op.size,
+    blockSize: op.blockSize,
+    matmat: op.matmat,
+    matvec: (v) =>
+      new Promise<Float64Array>((resolve, reject) => {
+        if (pending.length === 0) setImmediate(() => void flush());
+        pending.push({ v, resolve, reject });
+      }),
+  };
+}

@@ -13,7 +13,10 @@
  * (multiply by n for an eigenvalue count per unit). On a breakdown the Krylov space is invariant and its
  * quadrature is already exact, so that probe stops early.
  */
-import type { LinearOperator } from './linear-operator.js';
+import { batchedOperator, blockSizeOf, type LinearOperator } from './linear-operator.js';
+
+/** Memory for the Lanczos bases of the SLQ runs that go side by side. */
+const SLQ_WAVE_BYTES = 256 * 2 ** 20;
 import { tridiagonalEigenRows } from './dense-linalg.js';
 import { LanczosProcess } from './lanczos-process.js';
 import { checkInteger, checkPositive } from './options.js';
@@ -72,15 +75,24 @@ export async function stochasticLanczosQuadrature(
   if (options.sigma !== undefined) checkPositive('sigma', options.sigma);
   if (options.padding !== undefined) checkPositive('padding', options.padding, true);
 
+  // The probes' Lanczos runs go side by side, their products gathered into block products at each step; each
+  // draws its start vector in probe order before its first product, so the estimate does not depend on it.
+  // Each run keeps its Lanczos basis (steps·n float64), so runs go in waves of at most SLQ_WAVE_BYTES together.
+  const batched = batchedOperator(op);
+  const wave = Math.max(1, Math.min(blockSizeOf(op), Math.floor(SLQ_WAVE_BYTES / (8 * steps * n))));
+  let done = 0;
   const rules: QuadratureRule[] = [];
-  for (let p = 0; p < probeCount; p++) {
-    const lanczos = new LanczosProcess(op, rng.rademacherVector(n)); // normalized to 1/√n entries
-    while (lanczos.steps < steps) {
-      if ((await lanczos.step()) !== 'continue') break;
-    }
-    const { eigenvalues, rows } = tridiagonalEigenRows(lanczos.alpha, lanczos.offDiagonal(), [0]);
-    rules.push({ nodes: eigenvalues, weights: rows[0].map((s) => s * s) });
-    await options.onProbe?.(p + 1, probeCount);
+  for (let start = 0; start < probeCount; start += wave) {
+    const runs = Array.from({ length: Math.min(wave, probeCount - start) }, async () => {
+      const lanczos = new LanczosProcess(batched, rng.rademacherVector(n)); // normalized to 1/√n entries
+      while (lanczos.steps < steps) {
+        if ((await lanczos.step()) !== 'continue') break;
+      }
+      const { eigenvalues, rows } = tridiagonalEigenRows(lanczos.alpha, lanczos.offDiagonal(), [0]);
+      await options.onProbe?.(++done, probeCount);
+      return { nodes: eigenvalues, weights: rows[0].map((s) => s * s) };
+    });
+    rules.push(...(await Promise.all(runs)));
   }
 
   let lo = Infinity;

@@ -1,5 +1,6 @@
 import { inverseResidualCheck } from '../checks/inverse-residuals.js';
 import { conjugateGradient } from '../estimators/cg.js';
+import { batchedOperator } from '../estimators/linear-operator.js';
 import type { Method, SpecOf } from './method.js';
 import { stackRows } from '../../contract/vectors.js';
 
@@ -19,11 +20,14 @@ export const inverseHvp: Method<SpecOf<'inverse_hvp'>> = async (ctx, spec) => {
   const vectors = ctx.vectors!;
   // CG uses at most min(maxIter, n) iterations plus one product for the true residual.
   ctx.progress.plan(vectors.length * (Math.min(maxIter, n) + 1));
-  const operator = ctx.operator(spec.curvature);
+  // The k solves run side by side, their products gathered into block products at each step.
+  const operator = batchedOperator(ctx.operator(spec.curvature));
+  const results = await Promise.all(
+    vectors.map((b) => conjugateGradient(operator, b, { damping: spec.damping, tol: spec.tol, maxIter })),
+  );
   const solutions: Float64Array[] = [];
   const solves = [];
-  for (const b of vectors) {
-    const r = await conjugateGradient(operator, b, { damping: spec.damping, tol: spec.tol, maxIter });
+  for (const r of results) {
     solutions.push(r.x);
     solves.push({
       iterations: r.iterations,
