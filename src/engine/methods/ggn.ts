@@ -26,8 +26,10 @@ export async function explicitJacobianProducts(ctx: MethodContext) {
 }
 
 /**
- * Exact dense generalized Gauss–Newton Jᵀ H_ℓ J (+ l2·I), split at the logits. When N·C < P it is assembled
- * from the explicit Jacobian (N·C reverse passes and one matrix product); otherwise from P GGN-vector products.
+ * Exact dense generalized Gauss–Newton Jᵀ H_ℓ J (+ l2·I), split at the logits. For the chains the backpropagated
+ * loss-Hessian factor covers (`curvature/factor-backprop.ts`), from the factor's Khatri–Rao products per layer pair;
+ * else when N·C < P from the explicit Jacobian (N·C reverse passes and one matrix product); otherwise from P
+ * GGN-vector products.
  * Checked by its symmetry, sampled columns against fresh GGN-vector products (an independent path when the
  * Jacobian was used), and (full matrix) the full GGN product against differences.
  */
@@ -38,7 +40,14 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
   const ids = blockIds(objective.layout, spec.blocks);
   let matrix: Float32Array;
   let algorithm: string;
-  if (preferJacobian(ctx)) {
+  const full = spec.blocks === 'full';
+  if (objective.factor) {
+    // The backpropagated loss-Hessian factor: layer pair by layer pair, 2·N·P_L·P_M flops each.
+    algorithm = 'backpropagated-factor';
+    ctx.progress.plan(objective.factor.densePairs(full));
+    matrix = await objective.factor.ggnDense(objective.theta, ids, full, () => ctx.progress.unit());
+    if (objective.l2 > 0) for (let i = 0; i < n; i++) matrix[i * n + i] += objective.l2;
+  } else if (preferJacobian(ctx)) {
     algorithm = 'explicit-jacobian';
     const { rows, jacobian, hj } = await explicitJacobianProducts(ctx);
     matrix = readFloat32(() => {
@@ -46,7 +55,7 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
       const g = tf.matMul(j, tf.tensor2d(hj, [rows, n]), true, false);
       return objective.l2 > 0 ? tf.add(g, tf.mul(objective.l2, tf.eye(n))) : g;
     });
-    if (spec.blocks !== 'full') {
+    if (!full) {
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (ids[i] !== ids[j]) matrix[i * n + j] = 0;
     }
   } else {
@@ -59,6 +68,6 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
     ids,
     blocks: spec.blocks,
     algorithm,
-    reference: algorithm === 'explicit-jacobian' ? ' (GGN-vector products, not the Jacobian)' : '',
+    reference: algorithm === 'ggnvp-columns' ? '' : ' (GGN-vector products, not the factor or the Jacobian)',
   });
 };

@@ -1,12 +1,14 @@
 /**
  * The exact GGN diagonal by a backpropagated loss-Hessian factor (BackPACK's DiagGGN) against the float64 GGN of
  * every golden case it covers (Dense chains with softmax/sigmoid cross-entropy or MSE), on cpu and wasm; the
- * explicit-Jacobian route on the cases it does not cover where N·C < P.
+ * explicit-Jacobian route on the cases it does not cover where N·C < P. The dense GGN by the factor's Khatri–Rao
+ * products against the same float64 GGN, whole and in layer and weight blocks.
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { initBackend } from '../../../src/engine/backend.js';
 import { compute } from '../../../src/engine/compute.js';
+import { blockIds } from '../../../src/engine/methods/dense-columns.js';
 import { goldenCaseNames, loadGoldenCase, relativeError } from '../../helpers/golden.js';
 
 /** float32 against float64, relative Frobenius error of the diagonal (the dense GGN is held to the same). */
@@ -59,5 +61,27 @@ for (const backend of ['cpu', 'wasm'] as const) {
         assert.ok(!covered.includes(name), `${name} should take the general route`);
       }
     });
+  });
+
+  describe(`dense GGN by the backpropagated factor on the ${backend} backend`, () => {
+    before(async () => {
+      await initBackend(backend);
+    });
+
+    for (const name of ['mlp_tanh_cce_fused', 'mlp_tanh_mse', 'mlp_tanh_bce_fused', 'mlp_tanh_scce_fused']) {
+      it(`${name}: full, layer and weight blocks match float64 (relative ${TOLERANCE})`, async () => {
+        const c = loadGoldenCase(name);
+        for (const blocks of ['full', 'layer', 'weight'] as const) {
+          const r = await compute({ ...c.request, method: { name: 'ggn', blocks } }, { backend });
+          assert.equal(r.summary.algorithm, 'backpropagated-factor');
+          const ids = blockIds(r.parameters, blocks);
+          const p = c.numParams;
+          const expected = c.ggn.map((v, at) => (ids[Math.floor(at / p)] === ids[at % p] ? v : 0));
+          const err = relativeError(r.arrays['ggn.npy'].data, expected);
+          assert.ok(err <= TOLERANCE, `${blocks}: relative error ${err.toExponential(2)}`);
+          assert.ok(r.verification.passed, `${blocks}: ${JSON.stringify(r.verification)}`);
+        }
+      });
+    }
   });
 }
