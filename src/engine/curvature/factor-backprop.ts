@@ -116,6 +116,7 @@ export function buildFactorBackprop(
   const chain = chainOf(model, splitLayer);
   const outShape = model.layers[model.layers.length - 1].outputShape;
   if (!chain || outShape.length !== 1 || x.rank !== 2) return null;
+  const steps: ChainStep[] = chain;
   const n = x.shape[0];
   const k = outShape[0];
   // Keras reductions: the mean over examples (or sum), and for MSE and BCE the mean over the output's last axis.
@@ -129,7 +130,8 @@ export function buildFactorBackprop(
 
   /** Every Dense layer's input and factor columns, last layer first (tensors the caller disposes). */
   function backward(theta: tf.Tensor1D): DenseTerm[] {
-    return tf.tidy(() => {
+    const terms: DenseTerm[] = [];
+    tf.tidy(() => {
       const param = (name: string) => {
         const p = offsets.get(name);
         return p ? tf.reshape(tf.slice(theta, [p.offset], [p.size]), p.shape) : constants[name];
@@ -137,7 +139,7 @@ export function buildFactorBackprop(
       // Forward, keeping each step's input and pre-activation.
       const saved: { input: tf.Tensor; pre: tf.Tensor }[] = [];
       let a: tf.Tensor = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
-      for (const { layer, activation } of chain) {
+      for (const { layer, activation } of steps) {
         let pre = a;
         if (layer.kind === 'dense') {
           pre = tf.matMul(a, param(`${layer.name}/kernel`));
@@ -168,9 +170,8 @@ export function buildFactorBackprop(
         delta = tf.mul(Math.sqrt(2 * scale), tf.tile(eye, [1, n, 1]));
       }
       // The sigmoid and MSE factors need no targets: those losses' curvature at z does not depend on them.
-      const terms: DenseTerm[] = [];
-      for (let s = chain.length - 1; s >= 0; s--) {
-        const { layer, activation } = chain[s];
+      for (let s = steps.length - 1; s >= 0; s--) {
+        const { layer, activation } = steps[s];
         const { input, pre } = saved[s];
         if (activation && activation !== 'linear') {
           const slope = tf.grad((u: tf.Tensor) => tf.sum(applyActivation(activation, u)))(pre);
@@ -183,8 +184,8 @@ export function buildFactorBackprop(
           bias: offsets.get(`${layer.name}/bias`)?.offset ?? -1,
           inputs: input.shape[1]!,
           units,
-          input: input as tf.Tensor2D,
-          delta: delta as tf.Tensor3D,
+          input: tf.keep(input as tf.Tensor2D),
+          delta: tf.keep(delta as tf.Tensor3D),
         });
         if (s > 0) {
           const w = param(`${layer.name}/kernel`);
@@ -192,8 +193,8 @@ export function buildFactorBackprop(
           delta = tf.reshape(tf.matMul(tf.reshape(delta, [c * n, units]), w, false, true), [c, n, -1]);
         }
       }
-      return terms;
     });
+    return terms;
   }
 
   // The first layer's input may be the objective's own x, which stays.
