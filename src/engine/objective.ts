@@ -197,9 +197,10 @@ export function buildObjective(
           numExamples * model.layers.reduce((n, l) => n + sizeOf(l.outputShape.map((d) => d ?? 256)), 0),
       }
     : null;
-  const factor = single
-    ? buildFactorBackprop(model, xs[0], ts[0], losses[0].spec, activations[0], layout, constants)
-    : null;
+  const factor =
+    single && losses[0].weight === 1
+      ? buildFactorBackprop(model, xs[0], ts[0], losses[0].spec, activations[0], layout, constants)
+      : null;
   return {
     numParams,
     layout,

@@ -16,6 +16,7 @@ import type { LayerSpec, ParsedModel } from '../../contract/model/parsed-model.j
 import type { LossSpec } from '../../contract/request-schema.js';
 import type { ParamLayout } from '../../contract/types.js';
 import { applyActivation } from '../model/activations.js';
+import { LOSSES } from '../losses/index.js';
 
 type Factor = 'softmax' | 'sigmoid' | 'identity';
 
@@ -62,7 +63,7 @@ function chainOf(model: ParsedModel, splitLayer: string | null): ChainStep[] | n
   return previous === model.outputs[0].name ? steps : null;
 }
 
-/** A Dense layer's share of the backpropagated factor: its input a and the factor columns δ at its output. */
+/** A Dense layer's share of a set of columns backpropagated to it: its input a and the columns δ at its output. */
 interface DenseTerm {
   /** Offsets of its kernel ([in, units] row-major) and bias in θ, −1 when not selected. */
   kernel: number;
@@ -71,29 +72,54 @@ interface DenseTerm {
   units: number;
   /** [N, in] */
   input: tf.Tensor2D;
-  /** [C, N, units]: Σ_c δ[c,n] δ[c,n]ᵀ = J_nᵀ ∂²ℓ/∂z_n² J_n at the layer's output */
+  /** [C, N, units]: for the loss-Hessian factor, Σ_c δ[c,n] δ[c,n]ᵀ = J_nᵀ ∂²ℓ/∂z_n² J_n at the layer's output */
   delta: tf.Tensor3D;
 }
 
-/** Floats per intermediate of the dense GGN's Khatri–Rao products (chunks of examples keep them under 64 MiB). */
-const DENSE_CHUNK_FLOATS = 16 * 2 ** 20;
+/** The Hessian's terms beyond the GGN, as columns backpropagated to the Dense layers below them. */
+interface Residual {
+  /**
+   * Per elementwise activation with a second derivative: Σ_n Σ_j r_{n,j} ∇z_{n,j} ∇z_{n,j}ᵀ, r = (∂L/∂φ)·φ''(z),
+   * as the unit columns e_j at its input backpropagated (`below`) and r as [units, N, 1].
+   */
+  curvature: { weights: tf.Tensor3D; below: DenseTerm[] }[];
+  /**
+   * Per Dense layer above another: z = a W is bilinear in W and a, so H[W_ij, θ'] += Σ_n g_{n,j} ∂a_{n,i}/∂θ'
+   * with g = ∂L/∂z, as g [N, units] and the unit columns e_i at its input backpropagated (`below`).
+   */
+  bilinear: { layer: DenseTerm; gradient: tf.Tensor2D; below: DenseTerm[] }[];
+}
+
+/** Floats per intermediate of the Khatri–Rao products (chunks of examples keep them under 64 MiB). */
+const CHUNK_FLOATS = 16 * 2 ** 20;
+/** The Hessian route's unit columns, per set, at most (128 MiB); wider layers take the general route. */
+const RESIDUAL_COLUMN_FLOATS = 32 * 2 ** 20;
+/** Activations whose second derivative is zero almost everywhere. */
+const PIECEWISE_LINEAR = new Set<ActivationName>(['linear', 'relu', 'relu6', 'hard_sigmoid']);
 
 export interface FactorBackprop {
   /** diag(G) of the data term over θ (float32, in θ's layout); the caller adds the l2 term. */
   ggnDiagonal(theta: tf.Tensor1D): Float32Array;
-  /** Layer pairs `ggnDense` computes (one progress unit each): all pairs for a full matrix, else the diagonal ones. */
-  densePairs(full: boolean): number;
   /**
-   * The dense GGN of the data term (row-major P×P float32, symmetric by construction) with the entries whose block
-   * ids differ left at 0 and, when `full` is false, the blocks between different layers not computed; the caller adds
-   * the l2 term. `unit` is awaited after each layer pair.
+   * diag(H) of the data term: diag(G) plus the activations' curvature terms (the bilinear terms lie off the
+   * diagonal); null when the chain's layers are too wide for the route.
    */
-  ggnDense(
+  hessianDiagonal(theta: tf.Tensor1D): Float32Array | null;
+  /** Whether `dense` covers the Hessian (else only the GGN). */
+  readonly coversHessian: boolean;
+  /**
+   * The dense GGN or Hessian of the data term (row-major P×P float32, symmetric by construction) with the entries
+   * whose block ids differ left at 0 and, when `full` is false, the blocks between different layers not computed;
+   * the caller adds the l2 term. `unit` is awaited after each part (`denseParts` in all).
+   */
+  dense(
+    curvature: 'ggn' | 'hessian',
     theta: tf.Tensor1D,
     ids: Int32Array,
     full: boolean,
     unit: () => Promise<void>,
   ): Promise<Float32Array>;
+  denseParts(curvature: 'ggn' | 'hessian', full: boolean): number;
 }
 
 /**
@@ -123,32 +149,97 @@ export function buildFactorBackprop(
   const perExample = loss.reduction === 'sum' ? 1 : 1 / n;
   const scale = kind === 'softmax' ? perExample : perExample / k;
   const offsets = new Map(layout.map((p) => [p.name, p]));
-  const selectedLayers = chain.filter(
-    ({ layer }) =>
-      layer.kind === 'dense' && (offsets.has(`${layer.name}/kernel`) || offsets.has(`${layer.name}/bias`)),
-  ).length;
+  const selected = (layer: LayerSpec) =>
+    layer.kind === 'dense' && (offsets.has(`${layer.name}/kernel`) || offsets.has(`${layer.name}/bias`));
+  const selectedLayers = steps.filter(({ layer }) => selected(layer)).length;
+  /** Whether a selected Dense layer lies strictly below step s. */
+  const selectedBelow = (s: number) => steps.slice(0, s).some(({ layer }) => selected(layer));
+  const curves = (activation: ActivationName | null) => !!activation && !PIECEWISE_LINEAR.has(activation);
+  const widths = steps.map(({ layer }) => (layer.kind === 'dense' ? layer.units : 0));
+  const widest = Math.max(...widths);
+  const inputWidth = (s: number) => (s === 0 ? x.shape[1]! : (steps[s - 1].layer.outputShape[0] ?? 0));
+  // The unit columns at a layer of width u reach the layers below as [u, N, units]: bounded by the widest.
+  const coversHessian = steps.every(
+    (_, s) => Math.max(widths[s], inputWidth(s)) * n * widest <= RESIDUAL_COLUMN_FLOATS,
+  );
 
-  /** Every Dense layer's input and factor columns, last layer first (tensors the caller disposes). */
-  function backward(theta: tf.Tensor1D): DenseTerm[] {
-    const terms: DenseTerm[] = [];
-    tf.tidy(() => {
-      const param = (name: string) => {
-        const p = offsets.get(name);
-        return p ? tf.reshape(tf.slice(theta, [p.offset], [p.size]), p.shape) : constants[name];
-      };
-      // Forward, keeping each step's input and pre-activation.
-      const saved: { input: tf.Tensor; pre: tf.Tensor }[] = [];
-      let a: tf.Tensor = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
-      for (const { layer, activation } of steps) {
-        let pre = a;
-        if (layer.kind === 'dense') {
-          pre = tf.matMul(a, param(`${layer.name}/kernel`));
-          if (layer.useBias) pre = tf.add(pre, param(`${layer.name}/bias`));
-        }
-        saved.push({ input: a, pre });
-        a = activation ? applyActivation(activation, pre) : pre;
+  interface Saved {
+    input: tf.Tensor;
+    pre: tf.Tensor;
+  }
+
+  /** The forward pass, keeping each step's input and pre-activation (inside the caller's tidy). */
+  function forward(theta: tf.Tensor1D) {
+    const param = (name: string) => {
+      const p = offsets.get(name);
+      return p ? tf.reshape(tf.slice(theta, [p.offset], [p.size]), p.shape) : constants[name];
+    };
+    const saved: Saved[] = [];
+    let a: tf.Tensor = x.dtype === 'float32' ? x : tf.cast(x, 'float32');
+    for (const { layer, activation } of steps) {
+      let pre = a;
+      if (layer.kind === 'dense') {
+        pre = tf.matMul(a, param(`${layer.name}/kernel`));
+        if (layer.useBias) pre = tf.add(pre, param(`${layer.name}/bias`));
       }
-      const z = a; // [N, K] at the split point
+      saved.push({ input: a, pre });
+      a = activation ? applyActivation(activation, pre) : pre;
+    }
+    return { saved, z: a, param };
+  }
+
+  const slopeOf = (activation: ActivationName, pre: tf.Tensor) =>
+    tf.grad((u: tf.Tensor) => tf.sum(applyActivation(activation, u)))(pre);
+
+  /**
+   * Columns δ [C, N, width] backpropagated from step `from` down to the first: at each step through its activation's
+   * slope (except `from`'s own when the columns start at its pre-activation), recorded at each Dense layer, then
+   * through its kernel. Kept tensors, last layer first.
+   */
+  function walkDown(
+    forwardPass: ReturnType<typeof forward>,
+    from: number,
+    start: tf.Tensor,
+    atPreActivation: boolean,
+  ): DenseTerm[] {
+    const { saved, param } = forwardPass;
+    const terms: DenseTerm[] = [];
+    let delta = start;
+    for (let s = from; s >= 0; s--) {
+      const { layer, activation } = steps[s];
+      const { input, pre } = saved[s];
+      if (activation && activation !== 'linear' && !(atPreActivation && s === from)) {
+        delta = tf.mul(delta, slopeOf(activation, pre));
+      }
+      if (layer.kind !== 'dense') continue;
+      const units = layer.units;
+      if (selected(layer)) {
+        terms.push({
+          kernel: offsets.get(`${layer.name}/kernel`)?.offset ?? -1,
+          bias: offsets.get(`${layer.name}/bias`)?.offset ?? -1,
+          inputs: input.shape[1]!,
+          units,
+          input: tf.keep(input as tf.Tensor2D),
+          delta: tf.keep(delta as tf.Tensor3D),
+        });
+      }
+      if (s > 0) {
+        const w = param(`${layer.name}/kernel`);
+        const c = delta.shape[0];
+        delta = tf.reshape(tf.matMul(tf.reshape(delta, [c * n, units]), w, false, true), [c, n, -1]);
+      }
+    }
+    return terms;
+  }
+
+  /** Unit columns [u, N, u]: e_j for every example. */
+  const unitColumns = (u: number) => tf.tile(tf.reshape(tf.eye(u), [u, 1, u]), [1, n, 1]);
+
+  /** The loss-Hessian factor's columns backpropagated to every selected Dense layer. */
+  function factorTerms(theta: tf.Tensor1D): DenseTerm[] {
+    return tf.tidy(() => {
+      const pass = forward(theta);
+      const { z } = pass;
       // Factor columns δ [C, N, K] with Σ_c δ[c,n]δ[c,n]ᵀ = ∂²ℓ/∂z_n².
       let delta: tf.Tensor;
       const eye = tf.reshape(tf.eye(k), [k, 1, k]);
@@ -170,97 +261,183 @@ export function buildFactorBackprop(
         delta = tf.mul(Math.sqrt(2 * scale), tf.tile(eye, [1, n, 1]));
       }
       // The sigmoid and MSE factors need no targets: those losses' curvature at z does not depend on them.
+      return walkDown(pass, steps.length - 1, delta, false) as unknown as tf.TensorContainer;
+    }) as unknown as DenseTerm[];
+  }
+
+  /** The Hessian's terms beyond the GGN (kept tensors). */
+  function residualTerms(theta: tf.Tensor1D): Residual {
+    const residual: Residual = { curvature: [], bilinear: [] };
+    tf.tidy(() => {
+      const pass = forward(theta);
+      // ∂L/∂z at the split point, from the loss itself.
+      let adjoint = tf.grad((z: tf.Tensor) => LOSSES[loss.name](z, targets, split, loss))(pass.z);
       for (let s = steps.length - 1; s >= 0; s--) {
         const { layer, activation } = steps[s];
-        const { input, pre } = saved[s];
+        const { pre } = pass.saved[s];
         if (activation && activation !== 'linear') {
-          const slope = tf.grad((u: tf.Tensor) => tf.sum(applyActivation(activation, u)))(pre);
-          delta = tf.mul(delta, slope);
+          if (curves(activation) && selectedBelow(s + 1)) {
+            const second = tf.grad((u: tf.Tensor) => tf.sum(slopeOf(activation, u)))(pre);
+            const width = pre.shape[1]!;
+            residual.curvature.push({
+              weights: tf.keep(tf.reshape(tf.transpose(tf.mul(adjoint, second)), [width, n, 1])),
+              below: walkDown(pass, s, unitColumns(width), true),
+            });
+          }
+          adjoint = tf.mul(adjoint, slopeOf(activation, pre));
         }
         if (layer.kind !== 'dense') continue;
-        const units = layer.units;
-        terms.push({
-          kernel: offsets.get(`${layer.name}/kernel`)?.offset ?? -1,
-          bias: offsets.get(`${layer.name}/bias`)?.offset ?? -1,
-          inputs: input.shape[1]!,
-          units,
-          input: tf.keep(input as tf.Tensor2D),
-          delta: tf.keep(delta as tf.Tensor3D),
-        });
-        if (s > 0) {
-          const w = param(`${layer.name}/kernel`);
-          const c = delta.shape[0];
-          delta = tf.reshape(tf.matMul(tf.reshape(delta, [c * n, units]), w, false, true), [c, n, -1]);
+        if (offsets.has(`${layer.name}/kernel`) && selectedBelow(s)) {
+          const below = walkDown(pass, s - 1, unitColumns(inputWidth(s)), false);
+          const input = pass.saved[s].input as tf.Tensor2D;
+          const self: DenseTerm = {
+            kernel: offsets.get(`${layer.name}/kernel`)!.offset,
+            bias: -1,
+            inputs: inputWidth(s),
+            units: layer.units,
+            input: tf.keep(input),
+            delta: tf.keep(tf.zeros([0, n, layer.units])),
+          };
+          residual.bilinear.push({ layer: self, gradient: tf.keep(adjoint as tf.Tensor2D), below });
         }
+        adjoint = tf.matMul(adjoint, pass.param(`${layer.name}/kernel`), false, true);
       }
     });
-    return terms;
+    return residual;
   }
 
   // The first layer's input may be the objective's own x, which stays.
-  const dispose = (terms: DenseTerm[]) =>
+  const disposeTerms = (terms: DenseTerm[]) =>
     terms.forEach((t) => tf.dispose(t.input === x ? t.delta : [t.input, t.delta]));
+  const disposeResidual = (r: Residual) => {
+    for (const c of r.curvature) {
+      c.weights.dispose();
+      disposeTerms(c.below);
+    }
+    for (const b of r.bilinear) {
+      b.gradient.dispose();
+      disposeTerms([b.layer, ...b.below]);
+    }
+  };
+
+  /** Σ over the terms' columns of (ā ⊗ δ)² (optionally weighted per column), added into `diag`. */
+  function addDiagonal(diag: Float32Array, terms: DenseTerm[], weights?: tf.Tensor) {
+    tf.tidy(() => {
+      for (const t of terms) {
+        const squared = tf.sum(weights ? tf.mul(weights, tf.square(t.delta)) : tf.square(t.delta), 0);
+        const add = (values: ArrayLike<number>, offset: number) => {
+          for (let i = 0; i < values.length; i++) diag[offset + i] += values[i];
+        };
+        if (t.kernel >= 0) add(tf.matMul(tf.square(t.input), squared, true, false).dataSync(), t.kernel);
+        if (t.bias >= 0) add(tf.sum(squared, 0).dataSync(), t.bias);
+      }
+    });
+  }
+
+  const pairs = (count: number, full: boolean) => (full ? (count * (count + 1)) / 2 : count);
 
   return {
+    coversHessian,
+
     ggnDiagonal(theta) {
       const diag = new Float32Array(theta.shape[0]);
-      const terms = backward(theta);
+      const terms = factorTerms(theta);
       try {
-        tf.tidy(() => {
-          for (const t of terms) {
-            const squared = tf.sum(tf.square(t.delta), 0); // [N, units]: Σ_c δ²
-            if (t.kernel >= 0) {
-              diag.set(tf.matMul(tf.square(t.input), squared, true, false).dataSync(), t.kernel);
-            }
-            if (t.bias >= 0) diag.set(tf.sum(squared, 0).dataSync(), t.bias);
-          }
-        });
+        addDiagonal(diag, terms);
       } finally {
-        dispose(terms);
+        disposeTerms(terms);
       }
       return diag;
     },
 
-    densePairs(full) {
-      return full ? (selectedLayers * (selectedLayers + 1)) / 2 : selectedLayers;
+    hessianDiagonal(theta) {
+      if (!coversHessian) return null;
+      const diag = this.ggnDiagonal(theta);
+      const residual = residualTerms(theta);
+      try {
+        for (const c of residual.curvature) addDiagonal(diag, c.below, c.weights);
+      } finally {
+        disposeResidual(residual);
+      }
+      return diag;
     },
 
-    async ggnDense(theta, ids, full, unit) {
+    denseParts(curvature, full) {
+      if (curvature === 'ggn') return pairs(selectedLayers, full);
+      // The residual's parts: one per curving activation and, for a full matrix, one per bilinear layer.
+      const activations = steps.filter(
+        ({ activation }, s) => curves(activation) && selectedBelow(s + 1),
+      ).length;
+      const bilinear = full
+        ? steps.filter(({ layer }, s) => offsets.has(`${layer.name}/kernel`) && selectedBelow(s)).length
+        : 0;
+      return pairs(selectedLayers, full) + activations + bilinear;
+    },
+
+    async dense(curvature, theta, ids, full, unit) {
       const size = theta.shape[0];
       const matrix = new Float32Array(size * size);
-      const all = backward(theta);
-      const unselected = all.filter((t) => t.kernel < 0 && t.bias < 0);
-      dispose(unselected);
-      const terms = all.filter((t) => !unselected.includes(t));
+      const terms = factorTerms(theta);
       try {
         for (let l = 0; l < terms.length; l++) {
           for (let m = l; m < (full ? terms.length : l + 1); m++) {
-            denseBlock(terms[l], terms[m], matrix, size, ids);
+            khatriRaoBlock(terms[l], terms[m], undefined, matrix, size, ids);
             await unit();
           }
         }
       } finally {
-        dispose(terms);
+        disposeTerms(terms);
+      }
+      if (curvature === 'ggn') return matrix;
+      const residual = residualTerms(theta);
+      try {
+        for (const c of residual.curvature) {
+          for (let l = 0; l < c.below.length; l++) {
+            for (let m = l; m < (full ? c.below.length : l + 1); m++) {
+              khatriRaoBlock(c.below[l], c.below[m], c.weights, matrix, size, ids);
+            }
+          }
+          await unit();
+        }
+        if (full) {
+          for (const b of residual.bilinear) {
+            for (const t of b.below) bilinearBlock(b.layer, b.gradient, t, matrix, size, ids);
+            await unit();
+          }
+        }
+      } finally {
+        disposeResidual(residual);
       }
       return matrix;
     },
   };
 }
 
+/** θ's index of (input row i, unit j) of a Dense term, the bias as input row `inputs`; −1 when not selected. */
+const indexOf = (t: DenseTerm, i: number, j: number) =>
+  i < t.inputs ? (t.kernel < 0 ? -1 : t.kernel + i * t.units + j) : t.bias < 0 ? -1 : t.bias + j;
+
 /**
- * The GGN block between Dense layers L and M, written into `matrix` (and mirrored). With the bias as an input
- * column of ones (ā = [a, 1]), the per-example product J_nᵀ s is ā_n ⊗ δ_{n,c}, so
- *   G[(i,j),(k,l)] = Σ_n ā_{L,n,i} ā_{M,n,k} T_n[j,l],  T_n = Σ_c δ_{L,c,n} δ_{M,c,n}ᵀ,
- * one matrix product [(in_L+1)(in_M+1), N]·[N, units_L·units_M]: 2·N·P_L·P_M flops instead of the
- * 2·C·N·P_L·P_M of MᵀM with M the C·N per-example rows (BackPACK's sqrt-GGN), C times fewer.
+ * Adds the block between Dense layers L and M of Σ_n Σ_c w_{c,n} (ā_{L,n} ⊗ δ_{L,c,n})(ā_{M,n} ⊗ δ_{M,c,n})ᵀ into
+ * `matrix` (and its mirror), with the bias as an input column of ones (ā = [a, 1]):
+ *   [(i,j),(k,l)] = Σ_n ā_{L,n,i} ā_{M,n,k} T_n[j,l],  T_n = Σ_c w_{c,n} δ_{L,c,n} δ_{M,c,n}ᵀ,
+ * one matrix product [(in_L+1)(in_M+1), N]·[N, units_L·units_M]: 2·N·P_L·P_M flops instead of the 2·C·N·P_L·P_M
+ * of MᵀM with M the C·N per-example rows (BackPACK's sqrt-GGN), C times fewer.
  */
-function denseBlock(tl: DenseTerm, tm: DenseTerm, matrix: Float32Array, size: number, ids: Int32Array): void {
+function khatriRaoBlock(
+  tl: DenseTerm,
+  tm: DenseTerm,
+  weights: tf.Tensor | undefined,
+  matrix: Float32Array,
+  size: number,
+  ids: Int32Array,
+): void {
   const inL = tl.inputs + 1;
   const inM = tm.inputs + 1;
   const uL = tl.units;
   const uM = tm.units;
   const [c, n] = tl.delta.shape;
-  const chunk = Math.max(1, Math.floor(DENSE_CHUNK_FLOATS / Math.max(inL * inM, c * uL * uM)));
+  const chunk = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(inL * inM, c * uL * uM)));
   const products = tf.tidy(() => {
     const augmented = (t: DenseTerm) => tf.transpose(tf.concat([t.input, tf.ones([n, 1])], 1)); // [in+1, N]
     const aL = augmented(tl);
@@ -275,7 +452,8 @@ function denseBlock(tl: DenseTerm, tm: DenseTerm, matrix: Float32Array, size: nu
         ),
         [inL * inM, rows],
       );
-      const dL = tf.slice(tl.delta, [0, start, 0], [c, rows, uL]);
+      let dL = tf.slice(tl.delta, [0, start, 0], [c, rows, uL]);
+      if (weights) dL = tf.mul(dL, tf.slice(weights, [0, start, 0], [c, rows, 1]));
       const dM = tf.slice(tm.delta, [0, start, 0], [c, rows, uM]);
       const t = tf.reshape(
         tf.sum(tf.mul(tf.reshape(dL, [c, rows, uL, 1]), tf.reshape(dM, [c, rows, 1, uM])), 0),
@@ -288,20 +466,78 @@ function denseBlock(tl: DenseTerm, tm: DenseTerm, matrix: Float32Array, size: nu
   });
   const r = products.dataSync() as Float32Array;
   products.dispose();
-  const index = (t: DenseTerm, i: number, j: number) =>
-    i < t.inputs ? (t.kernel < 0 ? -1 : t.kernel + i * t.units + j) : t.bias < 0 ? -1 : t.bias + j;
+  // Within one layer's block every (row, col) is visited in both orders; across layers, the mirror is written here.
+  const mirror = tl !== tm;
   for (let i = 0; i < inL; i++) {
     for (let k = 0; k < inM; k++) {
       const base = (i * inM + k) * uL * uM;
       for (let j = 0; j < uL; j++) {
-        const row = index(tl, i, j);
+        const row = indexOf(tl, i, j);
         if (row < 0) continue;
         for (let l = 0; l < uM; l++) {
-          const col = index(tm, k, l);
+          const col = indexOf(tm, k, l);
           if (col < 0 || ids[row] !== ids[col]) continue;
           const value = r[base + j * uM + l];
-          matrix[row * size + col] = value;
-          matrix[col * size + row] = value;
+          matrix[row * size + col] += value;
+          if (mirror) matrix[col * size + row] += value;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Adds the bilinear term of Dense layer L (z = a W) against a layer M below it into `matrix` and its mirror:
+ *   H[W_L(i,j), θ_M(k,p)] += Σ_n g_{n,j} E_n[i,p] ā_{M,n,k},
+ * with g = ∂L/∂z_L and E_n[i,:] = ∂a_{L,n,i}/∂z_{M,n} (M's δ for the unit columns at L's input): one matrix
+ * product [in_L·units_M, N]·[N, units_L·(in_M+1)].
+ */
+function bilinearBlock(
+  layer: DenseTerm,
+  gradient: tf.Tensor2D,
+  tm: DenseTerm,
+  matrix: Float32Array,
+  size: number,
+  ids: Int32Array,
+): void {
+  const inL = layer.inputs;
+  const uL = layer.units;
+  const inM = tm.inputs + 1;
+  const uM = tm.units;
+  const n = gradient.shape[0];
+  const chunk = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(inL * uM, uL * inM)));
+  const products = tf.tidy(() => {
+    const aM = tf.concat([tm.input, tf.ones([n, 1])], 1); // [N, in_M+1]
+    const columns = tf.transpose(tm.delta, [0, 2, 1]); // [in_L, units_M, N]
+    let sum: tf.Tensor | null = null;
+    for (let start = 0; start < n; start += chunk) {
+      const rows = Math.min(chunk, n - start);
+      const e = tf.reshape(tf.slice(columns, [0, 0, start], [inL, uM, rows]), [inL * uM, rows]);
+      const y = tf.reshape(
+        tf.mul(
+          tf.reshape(tf.slice(gradient, [start, 0], [rows, uL]), [rows, uL, 1]),
+          tf.reshape(tf.slice(aM, [start, 0], [rows, inM]), [rows, 1, inM]),
+        ),
+        [rows, uL * inM],
+      );
+      const part = tf.matMul(e, y);
+      sum = sum ? tf.add(sum, part) : part;
+    }
+    return sum!;
+  });
+  const r = products.dataSync() as Float32Array;
+  products.dispose();
+  for (let i = 0; i < inL; i++) {
+    for (let p = 0; p < uM; p++) {
+      const base = (i * uM + p) * uL * inM;
+      for (let j = 0; j < uL; j++) {
+        const row = layer.kernel + i * uL + j;
+        for (let k = 0; k < inM; k++) {
+          const col = indexOf(tm, k, p);
+          if (col < 0 || ids[row] !== ids[col]) continue;
+          const value = r[base + j * inM + k];
+          matrix[row * size + col] += value;
+          matrix[col * size + row] += value;
         }
       }
     }

@@ -5,8 +5,9 @@ import { explicitJacobianProducts, preferJacobian } from './ggn.js';
 import type { Method, SpecOf } from './method.js';
 
 /**
- * Exact diagonal of the Hessian (P products with unit vectors, O(P) memory) or of the GGN. The GGN diagonal comes
- * from the backpropagated loss-Hessian factor where it applies (`curvature/factor-backprop.ts`), else from the
+ * Exact diagonal of the Hessian (P products with unit vectors, O(P) memory) or of the GGN. Both come from the
+ * backpropagated loss-Hessian factor where it applies (the Hessian's as diag(G) plus the activations' curvature
+ * terms) (`curvature/factor-backprop.ts`), else from the
  * explicit Jacobian when N·C < P: diag(G)_i = Σ_r J_ri (H_ℓ J)_ri (+ l2). Checked on sampled
  * entries against fresh products e_jᵀ A e_j (an independent path when the Jacobian was used).
  */
@@ -15,7 +16,16 @@ export const diagonal: Method<SpecOf<'diagonal'>> = async (ctx, spec) => {
   const n = objective.numParams;
   const diag = new Float32Array(n);
   let algorithm: string;
-  if (spec.curvature === 'ggn' && objective.factor) {
+  const hessianByFactor =
+    spec.curvature === 'hessian' ? objective.factor?.hessianDiagonal(objective.theta) : null;
+  if (hessianByFactor) {
+    // diag(G) plus the activations' curvature terms, from the same backpropagated columns.
+    algorithm = 'backpropagated-factor';
+    ctx.progress.plan(1);
+    diag.set(hessianByFactor);
+    if (objective.l2 > 0) for (let i = 0; i < n; i++) diag[i] += objective.l2;
+    await ctx.progress.unit();
+  } else if (spec.curvature === 'ggn' && objective.factor) {
     // BackPACK's DiagGGN: the loss-Hessian factor backpropagated through the layers, about C gradients.
     algorithm = 'backpropagated-factor';
     ctx.progress.plan(1);

@@ -44,8 +44,8 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
   if (objective.factor) {
     // The backpropagated loss-Hessian factor: layer pair by layer pair, 2·N·P_L·P_M flops each.
     algorithm = 'backpropagated-factor';
-    ctx.progress.plan(objective.factor.densePairs(full));
-    matrix = await objective.factor.ggnDense(objective.theta, ids, full, () => ctx.progress.unit());
+    ctx.progress.plan(objective.factor.denseParts('ggn', full));
+    matrix = await objective.factor.dense('ggn', objective.theta, ids, full, () => ctx.progress.unit());
     if (objective.l2 > 0) for (let i = 0; i < n; i++) matrix[i * n + i] += objective.l2;
   } else if (preferJacobian(ctx)) {
     algorithm = 'explicit-jacobian';

@@ -84,4 +84,50 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     }
   });
+
+  describe(`dense Hessian and its diagonal by the backpropagated factor on the ${backend} backend`, () => {
+    before(async () => {
+      await initBackend(backend);
+    });
+
+    const covered: string[] = [];
+    for (const name of goldenCaseNames()) {
+      it(`${name}: the Hessian (full, layer and weight blocks) and its diagonal match float64 (relative ${TOLERANCE})`, async (t) => {
+        const c = loadGoldenCase(name);
+        const p = c.numParams;
+        const d = await compute(
+          { ...c.request, method: { name: 'diagonal', curvature: 'hessian' } },
+          { backend },
+        );
+        if (d.summary.algorithm !== 'backpropagated-factor') {
+          t.skip(`general route (${d.summary.algorithm as string})`);
+          return;
+        }
+        covered.push(name);
+        const dErr = relativeError(d.arrays['diagonal.npy'].data, diagonalOf(c.hessian, p));
+        assert.ok(dErr <= TOLERANCE, `diagonal: relative error ${dErr.toExponential(2)}`);
+        assert.ok(d.verification.passed, `diagonal: ${JSON.stringify(d.verification)}`);
+        for (const blocks of ['full', 'layer', 'weight'] as const) {
+          const r = await compute({ ...c.request, method: { name: 'hessian', blocks } }, { backend });
+          assert.equal(r.summary.algorithm, 'backpropagated-factor');
+          const ids = blockIds(r.parameters, blocks);
+          const expected = c.hessian.map((v, at) => (ids[Math.floor(at / p)] === ids[at % p] ? v : 0));
+          const err = relativeError(r.arrays['hessian.npy'].data, expected);
+          assert.ok(err <= TOLERANCE, `${blocks}: relative error ${err.toExponential(2)}`);
+          assert.ok(r.verification.passed, `${blocks}: ${JSON.stringify(r.verification)}`);
+        }
+      });
+    }
+
+    it('covers the Dense chains with curving activations', () => {
+      for (const name of [
+        'mlp_tanh_cce_fused',
+        'mlp_tanh_mse',
+        'mlp_tanh_bce_fused',
+        'mlp_tanh_scce_fused',
+      ]) {
+        assert.ok(covered.includes(name), `${name} not covered`);
+      }
+    });
+  });
 }
