@@ -404,35 +404,42 @@ for (const backend of ['cpu', 'wasm'] as const)
       assertSolves(x, 'hessian', damping, 'inverse_hvp on H');
     });
 
-    it('reports progress monotonically up to the total, and cancels between units of work', async () => {
-      const seen: [number, number][] = [];
-      await compute(
-        { ...c.request, method: { name: 'hessian' } },
-        { onProgress: (a, b) => seen.push([a, b]) },
-      );
-      assert.deepEqual(seen.at(-1), [P, P]);
-      for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] >= seen[i - 1][0]);
+    // The dense Hessian by the factor route counts layer-pair parts (3 GGN pairs, 1 curving activation, 1 bilinear
+    // layer); the dense Fisher counts columns, P of them, in block products.
+    for (const [method, total] of [
+      ['hessian', 5],
+      ['fisher', P],
+    ] as const) {
+      it(`${method}: reports progress monotonically up to the total, and cancels between units of work`, async () => {
+        const seen: [number, number][] = [];
+        await compute(
+          { ...c.request, method: { name: method } },
+          { onProgress: (a, b) => seen.push([a, b]) },
+        );
+        assert.deepEqual(seen.at(-1), [total, total]);
+        for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] >= seen[i - 1][0]);
 
-      const controller = new AbortController();
-      const baseline = tf.memory().numTensors;
-      let units = 0;
-      await assert.rejects(
-        compute(
-          { ...c.request, method: { name: 'hessian' } },
-          {
-            signal: controller.signal,
-            onProgress: (done) => {
-              units = done;
-              // Products come in blocks (one unit per direction): abort after the first block.
-              if (done > 0) controller.abort();
+        const controller = new AbortController();
+        const baseline = tf.memory().numTensors;
+        let units = 0;
+        await assert.rejects(
+          compute(
+            { ...c.request, method: { name: method } },
+            {
+              signal: controller.signal,
+              onProgress: (done) => {
+                units = done;
+                // Abort after the first part or block.
+                if (done > 0) controller.abort();
+              },
             },
-          },
-        ),
-        (e: unknown) => e instanceof EngineError && e.code === 'cancelled',
-      );
-      assert.ok(units > 0 && units < P, `cancelled after ${units} of ${P} columns`);
-      assert.equal(tf.memory().numTensors, baseline, 'cancellation leaked tensors');
-    });
+          ),
+          (e: unknown) => e instanceof EngineError && e.code === 'cancelled',
+        );
+        assert.ok(units > 0 && units < total, `cancelled after ${units} of ${total} units`);
+        assert.equal(tf.memory().numTensors, baseline, 'cancellation leaked tensors');
+      });
+    }
 
     it('refuses a dense result above the memory limit before allocating, with the numbers', async () => {
       await assert.rejects(
