@@ -217,6 +217,7 @@ export function buildObjective(
     loss: (th: tf.Tensor): tf.Scalar => withL2(lossOfLogits(logits(th)), th),
     block,
     dispose: () => {
+      factor?.dispose();
       for (const entry of tiled.values()) for (const t of entry) t.dispose();
       for (const c of Object.values(constants)) c.dispose();
       theta.dispose();

@@ -120,6 +120,18 @@ export interface FactorBackprop {
     unit: () => Promise<void>,
   ): Promise<Float32Array>;
   denseParts(curvature: 'ggn' | 'hessian', full: boolean): number;
+  /**
+   * [H v₁, …, H v_k] or [G v₁, …, G v_k] of the data term at θ₀ (the caller adds l2·v), by a forward tangent pass
+   * and its reverse (Pearlmutter's R-operator) written out for the chain: the forward pass and the gradient at θ₀
+   * are computed once and shared by every product, and k directions ride along a leading copy axis.
+   */
+  products(
+    curvature: 'ggn' | 'hessian',
+    theta: tf.Tensor1D,
+    directions: readonly Float64Array[],
+  ): Float64Array[];
+  /** Frees the shared linearization (if built). */
+  dispose(): void;
 }
 
 /**
@@ -334,10 +346,227 @@ export function buildFactorBackprop(
     });
   }
 
+  /** What every product at θ₀ shares: the forward pass, the activations' derivatives and the gradient's adjoints. */
+  interface Linearization {
+    inputs: tf.Tensor2D[];
+    /** Per Dense step: its input transposed [in, N] and its kernel W and Wᵀ. */
+    inputsT: (tf.Tensor2D | null)[];
+    kernels: (tf.Tensor2D | null)[];
+    kernelsT: (tf.Tensor2D | null)[];
+    /** Per step with an activation: φ'(pre), and φ''(pre) when it curves. */
+    slopes: (tf.Tensor2D | null)[];
+    curvatures: (tf.Tensor2D | null)[];
+    /** ∂L/∂out and ∂L/∂pre per step. */
+    adjointsOut: tf.Tensor2D[];
+    adjointsPre: tf.Tensor2D[];
+    /** The loss Hessian at z applied to [k, N, K] tangents. */
+    lossCurvature: (u: tf.Tensor3D) => tf.Tensor3D;
+    /** [1, N] of ones: sums over examples as a 2-D product. */
+    ones: tf.Tensor2D;
+    /** The θ it was taken at, and the tensors it keeps. */
+    theta: tf.Tensor1D;
+    held: tf.Tensor[];
+  }
+  let linearization: Linearization | null = null;
+
+  function linearize(theta: tf.Tensor1D): Linearization {
+    const held: tf.Tensor[] = [];
+    // The objective's own tensors (x, the unselected weights) stay with it.
+    const owned = new Set<tf.Tensor>([x, targets, ...Object.values(constants)]);
+    const keep = <T extends tf.Tensor>(t: T): T => {
+      if (!owned.has(t)) held.push(tf.keep(t));
+      return t;
+    };
+    let result: Linearization | null = null;
+    tf.tidy(() => {
+      const pass = forward(theta);
+      const dense = steps.map(({ layer }) => layer.kind === 'dense');
+      const kernels = steps.map(({ layer }, s) =>
+        dense[s] ? keep(pass.param(`${layer.name}/kernel`) as tf.Tensor2D) : null,
+      );
+      const slopes = steps.map(({ activation }, s) =>
+        activation && activation !== 'linear'
+          ? keep(slopeOf(activation, pass.saved[s].pre) as tf.Tensor2D)
+          : null,
+      );
+      const curvatures = steps.map(({ activation }, s) =>
+        activation && curves(activation)
+          ? keep(tf.grad((u: tf.Tensor) => tf.sum(slopeOf(activation, u)))(pass.saved[s].pre) as tf.Tensor2D)
+          : null,
+      );
+      const adjointsOut: tf.Tensor2D[] = new Array(steps.length);
+      const adjointsPre: tf.Tensor2D[] = new Array(steps.length);
+      let adjoint = tf.grad((z: tf.Tensor) => LOSSES[loss.name](z, targets, split, loss))(
+        pass.z,
+      ) as tf.Tensor2D;
+      for (let s = steps.length - 1; s >= 0; s--) {
+        adjointsOut[s] = keep(adjoint);
+        if (slopes[s]) adjoint = tf.mul(adjoint, slopes[s]!);
+        adjointsPre[s] = keep(adjoint);
+        if (dense[s]) adjoint = tf.matMul(adjoint, kernels[s]!, false, true);
+      }
+      const z = pass.z;
+      let lossCurvature: Linearization['lossCurvature'];
+      if (kind === 'softmax') {
+        const p = keep(tf.softmax(tf.sub(z, tf.max(z, -1, true))));
+        // (Σ_k t_k)(diag(p) − ppᵀ) u, times the reduction's scale.
+        const weight = keep(tf.mul(scale, tf.sum(targets, -1, true)));
+        lossCurvature = (u) => {
+          const pu = tf.mul(p, u);
+          return tf.mul(weight, tf.sub(pu, tf.mul(p, tf.sum(pu, -1, true)))) as tf.Tensor3D;
+        };
+      } else if (kind === 'sigmoid') {
+        const p = tf.sigmoid(z);
+        const d = keep(tf.mul(scale, tf.mul(p, tf.sub(1, p))));
+        lossCurvature = (u) => tf.mul(d, u) as tf.Tensor3D;
+      } else {
+        lossCurvature = (u) => tf.mul(2 * scale, u) as tf.Tensor3D;
+      }
+      result = {
+        inputs: pass.saved.map(({ input }) => keep(input as tf.Tensor2D)),
+        inputsT: pass.saved.map(({ input }, s) =>
+          dense[s] ? keep(tf.transpose(input) as tf.Tensor2D) : null,
+        ),
+        kernels,
+        kernelsT: kernels.map((w) => (w ? keep(tf.transpose(w)) : null)),
+        slopes,
+        curvatures,
+        adjointsOut,
+        adjointsPre,
+        lossCurvature,
+        ones: keep(tf.ones([1, n])),
+        theta,
+        held,
+      };
+    });
+    return result!;
+  }
+
+  /** [N, k·u] → [k, N, u] and back: the copy axis between shared rows and copy-major rows. */
+  const copyMajor = (t: tf.Tensor, k: number, u: number) =>
+    tf.transpose(tf.reshape(t, [n, k, u]), [1, 0, 2]) as tf.Tensor3D;
+  const rowMajor = (t: tf.Tensor3D) => {
+    const [k, rows, u] = t.shape;
+    return tf.reshape(tf.transpose(t, [1, 0, 2]), [rows, k * u]);
+  };
+
+  function products(
+    curvature: 'ggn' | 'hessian',
+    theta: tf.Tensor1D,
+    directions: readonly Float64Array[],
+  ): Float64Array[] {
+    if (linearization && linearization.theta !== theta) {
+      tf.dispose(linearization.held);
+      linearization = null;
+    }
+    const lin = (linearization ??= linearize(theta));
+    const k = directions.length;
+    const exact = curvature === 'hessian';
+    const out = directions.map(() => new Float64Array(directions[0].length));
+    tf.tidy(() => {
+      /** The k directions' entries of a weight as [k, ...shape]. */
+      const slice = (name: string, shape: number[]) => {
+        const p = offsets.get(name);
+        if (!p) return null;
+        const values = new Float32Array(k * p.size);
+        directions.forEach((v, c) => {
+          for (let i = 0; i < p.size; i++) values[c * p.size + i] = v[p.offset + i];
+        });
+        return tf.tensor(values, [k, ...shape]);
+      };
+      const vKernel: (tf.Tensor3D | null)[] = [];
+      const vBias: (tf.Tensor | null)[] = [];
+      // Forward tangents: R(pre) per step, [k, N, width] (null while no selected weight lies below).
+      const rPre: (tf.Tensor3D | null)[] = [];
+      let rOut: tf.Tensor3D | null = null;
+      steps.forEach(({ layer }, s) => {
+        let r = rOut;
+        if (layer.kind === 'dense') {
+          const units = layer.units;
+          const inputs = lin.inputs[s].shape[1];
+          vKernel[s] = slice(`${layer.name}/kernel`, [inputs, units]) as tf.Tensor3D | null;
+          vBias[s] = slice(`${layer.name}/bias`, [1, units]);
+          let next: tf.Tensor | null = r
+            ? tf.reshape(tf.matMul(tf.reshape(r, [k * n, inputs]), lin.kernels[s]!), [k, n, units])
+            : null;
+          if (vKernel[s]) {
+            // a · V_c for every copy as one product with the copies' kernels side by side.
+            const side = tf.reshape(tf.transpose(vKernel[s]!, [1, 0, 2]), [inputs, k * units]);
+            const av = copyMajor(tf.matMul(lin.inputs[s], side), k, units);
+            next = next ? tf.add(next, av) : av;
+          }
+          if (vBias[s]) next = next ? tf.add(next, vBias[s]!) : tf.tile(vBias[s]!, [1, n, 1]);
+          r = next as tf.Tensor3D | null;
+        }
+        rPre[s] = r;
+        rOut = r && lin.slopes[s] ? (tf.mul(r, lin.slopes[s]!) as tf.Tensor3D) : r;
+      });
+      // Reverse: R(∂L/∂out) from the loss Hessian, then through every step.
+      let rAdjoint: tf.Tensor3D | null = rOut ? lin.lossCurvature(rOut) : null;
+      const write = (name: string, values: tf.Tensor) => {
+        const p = offsets.get(name);
+        if (!p) return;
+        const data = values.dataSync();
+        for (let c = 0; c < k; c++) {
+          const target = out[c];
+          for (let i = 0; i < p.size; i++) target[p.offset + i] = data[c * p.size + i];
+        }
+      };
+      for (let s = steps.length - 1; s >= 0; s--) {
+        const { layer } = steps[s];
+        if (rAdjoint && lin.slopes[s]) rAdjoint = tf.mul(rAdjoint, lin.slopes[s]!) as tf.Tensor3D;
+        if (exact && lin.curvatures[s] && rPre[s]) {
+          // (∂L/∂out) φ''(pre) R(pre): the activation's own curvature.
+          const term = tf.mul(tf.mul(lin.adjointsOut[s], lin.curvatures[s]!), rPre[s]!) as tf.Tensor3D;
+          rAdjoint = rAdjoint ? (tf.add(rAdjoint, term) as tf.Tensor3D) : term;
+        }
+        if (layer.kind !== 'dense') continue;
+        const units = layer.units;
+        const inputs = lin.inputs[s].shape[1];
+        const rInput =
+          s > 0
+            ? rPre[s - 1] && (lin.slopes[s - 1] ? tf.mul(rPre[s - 1]!, lin.slopes[s - 1]!) : rPre[s - 1])
+            : null;
+        // Copy-major rows [k, N, u] as [N, k·u]: the kernel's and the bias's gradients as 2-D products.
+        const rows = rAdjoint ? rowMajor(rAdjoint) : null;
+        if (offsets.has(`${layer.name}/kernel`)) {
+          let g: tf.Tensor | null = rows
+            ? tf.transpose(tf.reshape(tf.matMul(lin.inputsT[s]!, rows), [inputs, k, units]), [1, 0, 2])
+            : null;
+          if (exact && rInput) {
+            // R(a)ᵀ ∂L/∂pre: the bilinear term of z = a W.
+            const ra = tf.reshape(tf.transpose(rInput, [0, 2, 1]), [k * inputs, n]);
+            const term = tf.reshape(tf.matMul(ra, lin.adjointsPre[s]), [k, inputs, units]);
+            g = g ? tf.add(g, term) : term;
+          }
+          if (g) write(`${layer.name}/kernel`, g);
+        }
+        if (rows && offsets.has(`${layer.name}/bias`)) write(`${layer.name}/bias`, tf.matMul(lin.ones, rows));
+        if (s === 0 || !selectedBelow(s)) break;
+        let next: tf.Tensor | null = rAdjoint
+          ? tf.reshape(tf.matMul(tf.reshape(rAdjoint, [k * n, units]), lin.kernelsT[s]!), [k, n, inputs])
+          : null;
+        if (exact && vKernel[s]) {
+          // ∂L/∂pre · V_cᵀ: the other half of the bilinear term.
+          const side = tf.reshape(tf.transpose(vKernel[s]!, [2, 0, 1]), [units, k * inputs]);
+          const term = copyMajor(tf.matMul(lin.adjointsPre[s], side), k, inputs);
+          next = next ? tf.add(next, term) : term;
+        }
+        rAdjoint = next as tf.Tensor3D | null;
+      }
+    });
+    return out;
+  }
+
   const pairs = (count: number, full: boolean) => (full ? (count * (count + 1)) / 2 : count);
 
   return {
     coversHessian,
+    products,
+    dispose() {
+      if (linearization) tf.dispose(linearization.held);
+      linearization = null;
+    },
 
     ggnDiagonal(theta) {
       const diag = new Float32Array(theta.shape[0]);

@@ -37,12 +37,16 @@ export function scale(alpha: number, x: Float64Array): Float64Array {
 }
 
 /**
- * Removes from w its components along the orthonormal columns q, twice ("twice is enough": Giraitis et al.
- * 2005), so that w is orthogonal to them to working precision even when it was nearly in their span.
+ * Removes from w its components along the orthonormal columns q, so that w is orthogonal to them to working
+ * precision even when it was nearly in their span: a second pass runs when the first removed more than a factor
+ * √2 of w's norm (the DGKS criterion, Daniel–Gragg–Kaufman–Stewart 1976, as ARPACK does; "twice is enough":
+ * Giraitis et al. 2005). In Lanczos the first pass removes only rounding-level components, so one pass is the rule.
  */
 export function orthogonalizeAgainst(w: Float64Array, q: readonly Float64Array[]): Float64Array {
   for (let pass = 0; pass < 2; pass++) {
+    const before = norm(w);
     for (const u of q) axpy(-dot(u, w), u, w);
+    if (norm(w) > before / Math.SQRT2) break;
   }
   return w;
 }

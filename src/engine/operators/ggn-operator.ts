@@ -3,6 +3,7 @@ import type { LinearOperator } from '../estimators/linear-operator.js';
 import type { Objective } from '../objective.js';
 import { readFloat64 } from '../tensor-io.js';
 import { blockProduct, blockSizeFor, innerProduct } from './block.js';
+import { factorOperator } from './hessian-operator.js';
 
 /** J v, with J = ∂z/∂θ at θ₀, by the double-backward trick: J v = ∇_u ⟨Jᵀu, v⟩ (Jᵀu is linear in u). */
 export function jacobianVectorProduct(
@@ -33,6 +34,7 @@ export function lossHessianProduct(objective: Objective, logits: tf.Tensor, w: t
  * softmax/sigmoid). G is positive semi-definite for convex losses; it equals H for models linear in θ.
  */
 export function ggnOperator(objective: Objective): LinearOperator {
+  if (objective.factor) return factorOperator(objective, 'ggn', objective.factor);
   const logits = tf.keep(tf.tidy(() => objective.logits(objective.theta)));
   const block = objective.block;
   return {

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LinearOperator } from '../estimators/linear-operator.js';
+import type { FactorBackprop } from '../curvature/factor-backprop.js';
 import type { Objective } from '../objective.js';
 import { readFloat64 } from '../tensor-io.js';
 import { blockProduct, blockSizeFor, innerProduct } from './block.js';
@@ -9,6 +10,8 @@ import { blockProduct, blockSizeFor, innerProduct } from './block.js';
  * rounding) because every op in L has a second-order-safe gradient (see autodiff/register-all.ts).
  */
 export function hessianOperator(objective: Objective): LinearOperator {
+  const factor = objective.factor;
+  if (factor) return factorOperator(objective, 'hessian', factor);
   const gradient = tf.grad((theta: tf.Tensor) => objective.loss(theta));
   const block = objective.block;
   return {
@@ -32,6 +35,30 @@ export function hessianOperator(objective: Objective): LinearOperator {
         );
       }),
   };
+}
+
+/**
+ * H v or G v for the Dense chains the backpropagated factor covers: the R-operator written out for the chain
+ * (`FactorBackprop.products`), its forward pass and gradient shared by every product, k directions per pass.
+ */
+export function factorOperator(
+  objective: Objective,
+  curvature: 'hessian' | 'ggn',
+  factor: FactorBackprop,
+): LinearOperator {
+  const products = (vs: readonly Float64Array[]) => {
+    const out = factor.products(curvature, objective.theta, vs);
+    if (objective.l2 > 0) out.forEach((o, c) => o.forEach((_, i) => (o[i] += objective.l2 * vs[c][i])));
+    return out;
+  };
+  return {
+    size: objective.numParams,
+    blockSize: blockSizeFor(objective),
+    matmat: async (vs) => products(vs),
+    matvec: async (v) => products([v])[0],
+    // The shared linearization belongs to the objective's factor and goes with the objective.
+    dispose: () => undefined,
+  } as LinearOperator & { dispose(): void };
 }
 
 /** ∇L(θ) at a given θ (used by finite differences and the directional check). */
