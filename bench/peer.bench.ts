@@ -9,7 +9,7 @@
  * See docs/benchmarks.md, "Against PyTorch".
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -413,6 +413,7 @@ async function main() {
     ];
     console.log(`\n${notes.join('\n\n')}\n\n${table}\n`);
     if (v.json) {
+      mkdirSync(path.dirname(path.resolve(v.json)), { recursive: true });
       writeFileSync(
         v.json,
         JSON.stringify(
