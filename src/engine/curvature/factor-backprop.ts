@@ -7,8 +7,8 @@
  *
  * Covered (else `null`, and the caller takes the general route): single-input, single-output chains of Dense,
  * elementwise activations (as Activation layers or a Dense's own) and inference no-ops, with rank-2 outputs, for
- * softmax cross-entropy (fused or from logits), sigmoid binary cross-entropy (fused or from logits) and mean squared
- * error on a linear output. Other layer kinds and losses are issue 10's next steps.
+ * softmax cross-entropy (fused or from logits), sigmoid binary cross-entropy (fused or from logits), mean squared
+ * error and Huber on a linear output. Other layer kinds are issue 10's next steps.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { ActivationName } from '../../contract/model/activation-names.js';
@@ -18,7 +18,7 @@ import type { ParamLayout } from '../../contract/types.js';
 import { applyActivation } from '../model/activations.js';
 import { LOSSES } from '../losses/index.js';
 
-type Factor = 'softmax' | 'sigmoid' | 'identity';
+type Factor = 'softmax' | 'sigmoid' | 'identity' | 'huber';
 
 /** Activations applied elementwise (so their Jacobian is diagonal). */
 const NOT_ELEMENTWISE = new Set<ActivationName>(['softmax']);
@@ -41,6 +41,7 @@ function factorKind(loss: LossSpec, split: 'softmax' | 'sigmoid' | 'linear'): Fa
     return 'sigmoid';
   }
   if (loss.name === 'mean_squared_error' && split === 'linear') return 'identity';
+  if (loss.name === 'huber' && split === 'linear') return 'huber';
   return null;
 }
 
@@ -175,6 +176,23 @@ export function buildFactorBackprop(
     (_, s) => Math.max(widths[s], inputWidth(s)) * n * widest <= RESIDUAL_COLUMN_FLOATS,
   );
 
+  /**
+   * ∂²L/∂z² for the losses whose Hessian in z is diagonal, [N, K]: sigmoid cross-entropy p(1−p), MSE 2, Huber 1
+   * where |z − t| ≤ δ (the quadratic side, the kink included as the loss's own `where` does) and 0 elsewhere; times
+   * the reduction's scale. Only Huber's depends on the targets.
+   */
+  function diagonalLossHessian(z: tf.Tensor): tf.Tensor {
+    if (kind === 'sigmoid') {
+      const p = tf.sigmoid(z);
+      return tf.mul(scale, tf.mul(p, tf.sub(1, p)));
+    }
+    if (kind === 'huber' && loss.name === 'huber') {
+      const inside = tf.lessEqual(tf.abs(tf.sub(z, targets)), loss.delta);
+      return tf.mul(scale, tf.cast(inside, 'float32'));
+    }
+    return tf.fill(z.shape, 2 * scale);
+  }
+
   interface Saved {
     input: tf.Tensor;
     pre: tf.Tensor;
@@ -265,14 +283,11 @@ export function buildFactorBackprop(
           tf.mul(Math.sqrt(scale), weight),
           tf.sub(tf.mul(sqrtP, eye), tf.mul(sqrtP, tf.reshape(p, [1, n, k]))),
         );
-      } else if (kind === 'sigmoid') {
-        const p = tf.sigmoid(z);
-        const root = tf.sqrt(tf.mul(scale, tf.mul(p, tf.sub(1, p))));
-        delta = tf.mul(tf.reshape(tf.transpose(root), [k, n, 1]), eye);
       } else {
-        delta = tf.mul(Math.sqrt(2 * scale), tf.tile(eye, [1, n, 1]));
+        // A diagonal loss Hessian d: the factor is diag(√d).
+        const root = tf.sqrt(diagonalLossHessian(z));
+        delta = tf.mul(tf.reshape(tf.transpose(root), [k, n, 1]), eye);
       }
-      // The sigmoid and MSE factors need no targets: those losses' curvature at z does not depend on them.
       return walkDown(pass, steps.length - 1, delta, false) as unknown as tf.TensorContainer;
     }) as unknown as DenseTerm[];
   }
@@ -415,12 +430,9 @@ export function buildFactorBackprop(
           const pu = tf.mul(p, u);
           return tf.mul(weight, tf.sub(pu, tf.mul(p, tf.sum(pu, -1, true)))) as tf.Tensor3D;
         };
-      } else if (kind === 'sigmoid') {
-        const p = tf.sigmoid(z);
-        const d = keep(tf.mul(scale, tf.mul(p, tf.sub(1, p))));
-        lossCurvature = (u) => tf.mul(d, u) as tf.Tensor3D;
       } else {
-        lossCurvature = (u) => tf.mul(2 * scale, u) as tf.Tensor3D;
+        const d = keep(diagonalLossHessian(z));
+        lossCurvature = (u) => tf.mul(d, u) as tf.Tensor3D;
       }
       result = {
         inputs: pass.saved.map(({ input }) => keep(input as tf.Tensor2D)),
