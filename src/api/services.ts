@@ -6,7 +6,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config/env.js';
 import { JobProducer } from '../queue/producer.js';
 import { createApiRedis } from '../queue/redis.js';
-import { ArtifactStore } from '../storage/artifact-store.js';
+import type { ArtifactStore } from '../storage/artifact-store.js';
+import { createArtifactStore } from '../storage/create-store.js';
 import { MetadataStore } from '../storage/metadata-store.js';
 
 export interface Services {
@@ -30,7 +31,7 @@ export async function createServices(config: Readonly<Config>): Promise<Services
       resolve();
     });
   });
-  const store = new ArtifactStore(config.dataDir);
+  const store = createArtifactStore(config.storage);
   await store.init();
   const meta = new MetadataStore(redis, config.queuePrefix);
   const jobs = new JobProducer(redis, meta, config);

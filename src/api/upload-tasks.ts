@@ -27,7 +27,8 @@ import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../cont
 import { inspectModel, type ModelSummary } from '../contract/inspect-model.js';
 import { manifestShardPaths, missingShard } from '../contract/model/weights-manifest.js';
 import { looksLikeOnnx } from '../contract/onnx/onnx-proto.js';
-import { ArtifactStore } from '../storage/artifact-store.js';
+import type { ArtifactStore } from '../storage/artifact-store.js';
+import { createArtifactStore, type StorageSpec } from '../storage/create-store.js';
 import {
   ARRAY_FILE,
   BATCH_NAMES_FILE,
@@ -104,7 +105,7 @@ export type UploadTask =
   | { kind: 'dataset-json'; body: Uint8Array; maxBytes: number }
   | { kind: 'array-parts'; parts: UploadedPart[]; maxBytes: number }
   | { kind: 'array-json'; body: Uint8Array; maxBytes: number }
-  | { kind: 'check-job'; dataDir: string; job: JobCheck; maxDenseBytes: number };
+  | { kind: 'check-job'; storage: StorageSpec; job: JobCheck; maxDenseBytes: number };
 
 export interface TaskFailure {
   failed: true;
@@ -390,8 +391,17 @@ function arrayFromJson(body: Uint8Array, maxBytes: number): NdArray {
   return data;
 }
 
-async function checkJob(dataDir: string, job: JobCheck, maxDenseBytes: number): Promise<CheckedJob> {
-  const store = new ArtifactStore(dataDir);
+/** One store per thread and spec (an S3 client keeps its connections between jobs). */
+const stores = new Map<string, ArtifactStore>();
+function storeFor(spec: StorageSpec): ArtifactStore {
+  const key = JSON.stringify(spec);
+  let store = stores.get(key);
+  if (!store) stores.set(key, (store = createArtifactStore(spec)));
+  return store;
+}
+
+async function checkJob(storage: StorageSpec, job: JobCheck, maxDenseBytes: number): Promise<CheckedJob> {
+  const store = storeFor(storage);
   const { inputs, targets } = await loadDataset(store, job.datasetId);
   const { method } = validateRequest(
     {
@@ -427,7 +437,7 @@ async function run(task: UploadTask): Promise<TaskResult> {
     case 'array-json':
       return prepareArray(arrayFromJson(task.body, task.maxBytes));
     case 'check-job':
-      return checkJob(task.dataDir, task.job, task.maxDenseBytes);
+      return checkJob(task.storage, task.job, task.maxDenseBytes);
   }
 }
 

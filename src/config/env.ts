@@ -3,6 +3,7 @@
  * workers and the CLI launchers. A bad value stops start-up with one readable line naming the variable.
  */
 import { z } from 'zod';
+import { parseStorage, type StorageSpec } from '../storage/storage-spec.js';
 
 const MiB = 1024 * 1024;
 
@@ -36,6 +37,21 @@ export const envSchema = z.object({
   DATA_DIR: str('./.data').describe(
     'Directory for uploads and results (a volume shared by API and workers).',
   ),
+  /** Unset or empty: DATA_DIR. */
+  STORAGE_URL: str('').describe(
+    'Object storage shared by hosts, s3://<bucket>[/<prefix>] (S3 or MinIO); unset keeps uploads and results in DATA_DIR.',
+  ),
+  AWS_ENDPOINT_URL_S3: str('').describe('S3-compatible endpoint (e.g. http://minio:9000); AWS when unset.'),
+  AWS_ENDPOINT_URL: str('').describe(
+    'Endpoint for every AWS service, used when AWS_ENDPOINT_URL_S3 is unset.',
+  ),
+  /** @defaultValue 'us-east-1' */
+  AWS_REGION: str('us-east-1').describe('Region of the bucket.'),
+  AWS_ACCESS_KEY_ID: str('').describe('S3 access key (or any other credential source the AWS SDK reads).'),
+  AWS_SECRET_ACCESS_KEY: str('').describe('S3 secret key.'),
+  S3_FORCE_PATH_STYLE: z
+    .preprocess((v) => (v === '' || v === undefined ? undefined : v), z.enum(['true', 'false']).optional())
+    .describe('Path-style bucket addressing; default true when an endpoint is set (MinIO), else false.'),
   /** @defaultValue 256 MiB */
   MAX_UPLOAD_BYTES: int(1024, 2 ** 40, 256 * MiB).describe(
     'Largest accepted upload (a file part or a JSON body).',
@@ -132,6 +148,8 @@ export interface Config {
   host: string;
   redisUrl: string;
   dataDir: string;
+  /** Where uploads and results live: DATA_DIR, or the bucket STORAGE_URL names. */
+  storage: StorageSpec;
   maxUploadBytes: number;
   maxDenseParams: number;
   /** Bytes of the largest dense result: MAX_DENSE_PARAMS² float32 values (one place computes it). */
@@ -154,6 +172,9 @@ export interface Config {
   uploadTtlSeconds: number;
 }
 
+/** Variables whose values are never echoed in an error. */
+const SECRET = new Set(['API_KEYS', 'AWS_SECRET_ACCESS_KEY', 'AWS_ACCESS_KEY_ID']);
+
 /** Thrown by {@link loadConfig}; its message is the single line to print before exiting. */
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -172,17 +193,32 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '?');
       const raw = env[name];
-      const shown = name === 'API_KEYS' || raw === undefined ? '' : ` (got ${JSON.stringify(raw)})`;
+      const shown = SECRET.has(name) || raw === undefined ? '' : ` (got ${JSON.stringify(raw)})`;
       return `${name} ${issue.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
   const e = parsed.data;
+  const storage = parseStorage({
+    dataDir: e.DATA_DIR,
+    storageUrl: e.STORAGE_URL,
+    endpoint: e.AWS_ENDPOINT_URL_S3 || e.AWS_ENDPOINT_URL,
+    region: e.AWS_REGION,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE === undefined ? undefined : e.S3_FORCE_PATH_STYLE === 'true',
+    accessKeyId: e.AWS_ACCESS_KEY_ID,
+    secretAccessKey: e.AWS_SECRET_ACCESS_KEY,
+  });
+  if (typeof storage === 'string') {
+    throw new ConfigError(
+      `Invalid configuration: STORAGE_URL ${storage} (got ${JSON.stringify(e.STORAGE_URL)})`,
+    );
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
     redisUrl: e.REDIS_URL,
     dataDir: e.DATA_DIR,
+    storage,
     maxUploadBytes: e.MAX_UPLOAD_BYTES,
     maxDenseParams: e.MAX_DENSE_PARAMS,
     maxDenseBytes: e.MAX_DENSE_PARAMS ** 2 * 4,

@@ -8,7 +8,7 @@ import type { Config } from '../config/env.js';
 import { isEngineError } from '../contract/errors.js';
 import { compute } from '../engine/index.js';
 import type { NdArray } from '../contract/ndarray.js';
-import { ArtifactStore } from '../storage/artifact-store.js';
+import { createArtifactStore } from '../storage/create-store.js';
 import { loadArray, loadDataset, loadModelArtifacts } from '../storage/bundles.js';
 import { writeArtifacts } from '../storage/result-artifacts.js';
 import type { ChildFailure } from './child-protocol.js';
@@ -27,7 +27,7 @@ export interface JobRunner {
 }
 
 export function createJobRunner(config: Readonly<Config>): JobRunner {
-  const store = new ArtifactStore(config.dataDir);
+  const store = createArtifactStore(config.storage);
   return {
     async run(data, signal, report) {
       let lastSent = 0;

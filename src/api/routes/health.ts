@@ -66,7 +66,7 @@ const health: FastifyPluginAsyncZod = async (app) => {
       }
       checks.storage = (await app.svc.store.isWritable())
         ? 'ok'
-        : `unavailable: ${app.svc.store.root} is not writable`;
+        : `unavailable: ${app.svc.store.location} is not writable`;
       const ok = Object.values(checks).every((c) => c === 'ok');
       if (!ok) void reply.code(503).header('retry-after', String(REDIS_RETRY_AFTER_SECONDS));
       return {

@@ -21,6 +21,8 @@ export interface StackOptions {
   workers?: number;
   /** Extra environment for the API and the workers. */
   env?: Record<string, string>;
+  /** Extra environment for the workers only (e.g. a DATA_DIR of their own, as on another host). */
+  workerEnv?: Record<string, string>;
 }
 
 /** One JSON log line of a worker process (pino), with the worker that wrote it. */
@@ -64,14 +66,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...opts.env,
   };
   const config = loadConfig(env);
-  const { server } = await buildServer(config, { logger: false });
+  const { server } = await buildServer(config, {
+    logger: process.env.TEST_API_LOG ? { level: 'error' } : false,
+  } as never);
   const address = await server.listen({ port: 0, host: '127.0.0.1' });
   const workers: ChildProcess[] = [];
   const logs: WorkerLogLine[] = [];
 
   const startWorker = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, cliArgs('worker'), {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...env, ...opts.workerEnv },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     workers.push(child);

@@ -58,8 +58,8 @@ describe('docker-compose.yml', () => {
     },
   );
 
-  it('parses, and has the redis, api, worker and worker-gpu services', () => {
-    assert.deepEqual(Object.keys(compose.services).sort(), ['api', 'redis', 'worker', 'worker-gpu']);
+  it('parses, and has the redis, minio, api, worker and worker-gpu services', () => {
+    assert.deepEqual(Object.keys(compose.services).sort(), ['api', 'minio', 'redis', 'worker', 'worker-gpu']);
   });
 
   it('builds every app service from a target the Dockerfile defines', () => {
@@ -101,7 +101,10 @@ describe('docker-compose.yml', () => {
   it('gives the API and the workers the same shared settings', () => {
     const shared = [
       'REDIS_URL',
-      'DATA_DIR',
+      'STORAGE_URL',
+      'AWS_ENDPOINT_URL_S3',
+      'AWS_ACCESS_KEY_ID',
+      'AWS_SECRET_ACCESS_KEY',
       'QUEUE_PREFIX',
       'MAX_DENSE_PARAMS',
       'JOB_TIMEOUT_MS',
@@ -123,20 +126,35 @@ describe('docker-compose.yml', () => {
     assert.ok(redis.volumes?.some((v) => v.split(':')[0] in compose.volumes && v.endsWith(':/data')));
   });
 
-  it('publishes the API on port 3000 and starts the app services once Redis is healthy', () => {
+  it('publishes the API on port 3000 and starts the app services once Redis and MinIO are healthy', () => {
     assert.ok(compose.services.api.ports?.some((p) => p.endsWith(':3000')));
     for (const [name, service] of appServices) {
       assert.equal(service.depends_on?.redis?.condition, 'service_healthy', name);
+      assert.equal(service.depends_on?.minio?.condition, 'service_healthy', name);
     }
   });
 
-  it('mounts one data volume at DATA_DIR in the API and every worker', () => {
+  it('keeps uploads and results in the MinIO bucket: every app service on the same s3:// URL, no shared volume', () => {
+    const minio = compose.services.minio;
+    assert.deepEqual(minio.healthcheck?.test, ['CMD', 'mc', 'ready', 'local']);
+    assert.ok(minio.volumes?.some((v) => v.split(':')[0] in compose.volumes && v.endsWith(':/data')));
+    // MinIO's root credentials are the services' S3 credentials, from the same variables and defaults.
+    const env = minio.environment as Record<string, string>;
     for (const [name, service] of appServices) {
-      const dataDir = String(service.environment?.DATA_DIR);
-      const mount = service.volumes?.find((v) => v.endsWith(`:${dataDir}`));
-      assert.equal(mount, `data:${dataDir}`, `${name} mounts the shared "data" volume at ${dataDir}`);
+      const app = service.environment as Record<string, string>;
+      const config = loadConfig(
+        Object.fromEntries(Object.entries(app).map(([k, v]) => [k, interpolateUnset(v)])),
+      );
+      assert.equal(config.storage.kind, 's3', `${name} stores in the bucket`);
+      assert.equal(interpolateUnset(app.AWS_ENDPOINT_URL_S3), 'http://minio:9000', name);
+      assert.equal(interpolateUnset(app.AWS_ACCESS_KEY_ID), interpolateUnset(env.MINIO_ROOT_USER), name);
+      assert.equal(
+        interpolateUnset(app.AWS_SECRET_ACCESS_KEY),
+        interpolateUnset(env.MINIO_ROOT_PASSWORD),
+        name,
+      );
+      assert.ok(!(service.volumes ?? []).some((v) => v.endsWith(':/data')), `${name} mounts no data volume`);
     }
-    assert.ok('data' in compose.volumes);
   });
 
   it('keeps workers scalable with --scale: no container name and no published port', () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ArtifactStore } from '../../../src/storage/artifact-store.js';
+import { LocalArtifactStore as ArtifactStore } from '../../../src/storage/artifact-store.js';
 import { writeFileAtomic } from '../../../src/storage/atomic-write.js';
 import { writeArtifacts } from '../../../src/storage/result-artifacts.js';
 

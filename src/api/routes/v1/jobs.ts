@@ -39,7 +39,7 @@ async function checkJob(app: App, principal: string, body: JobRequest): Promise<
   try {
     checked = await app.decoder.run<CheckedJob>({
       kind: 'check-job',
-      dataDir: svc.config.dataDir,
+      storage: svc.config.storage,
       maxDenseBytes,
       job: {
         modelId: body.modelId,
