@@ -36,7 +36,7 @@ import {
   namedArrayFile,
   type BatchNames,
   loadArray,
-  loadDataset,
+  loadDatasets,
   loadModelArtifacts,
   MODEL_JSON_FILE,
   MODEL_ONNX_FILE,
@@ -91,7 +91,8 @@ export interface ArrayInfo {
 /** The engine-level part of a job request, checked against the stored uploads before queuing. */
 export interface JobCheck {
   modelId: string;
-  datasetId: string;
+  /** The datasets whose examples form the batch, in order (one, or a request's `datasetIds`). */
+  datasetIds: string[];
   vectorsId?: string;
   loss: LossSpecInput;
   method: MethodSpecInput;
@@ -402,7 +403,7 @@ function storeFor(spec: StorageSpec): ArtifactStore {
 
 async function checkJob(storage: StorageSpec, job: JobCheck, maxDenseBytes: number): Promise<CheckedJob> {
   const store = storeFor(storage);
-  const { inputs, targets } = await loadDataset(store, job.datasetId);
+  const { inputs, targets } = await loadDatasets(store, job.datasetIds);
   const { method } = validateRequest(
     {
       model: await loadModelArtifacts(store, job.modelId),

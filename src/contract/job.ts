@@ -15,7 +15,10 @@ export interface QueuedJob {
 export interface JobData {
   jobId: string;
   modelId: string;
+  /** The first (or only) dataset. */
   datasetId: string;
+  /** Several datasets whose examples together form the batch, in order (the request's `datasetIds`). */
+  datasetIds?: string[];
   /** An uploaded k×P array for hvp / ggnvp / inverse_hvp (inline vectors travel inside `method`). */
   vectorsId?: string;
   loss: LossSpec;

@@ -9,7 +9,7 @@ import { isEngineError } from '../contract/errors.js';
 import { compute } from '../engine/index.js';
 import type { NdArray } from '../contract/ndarray.js';
 import { createArtifactStore } from '../storage/create-store.js';
-import { loadArray, loadDataset, loadModelArtifacts } from '../storage/bundles.js';
+import { loadArray, loadDatasets, loadModelArtifacts } from '../storage/bundles.js';
 import { writeArtifacts } from '../storage/result-artifacts.js';
 import type { ChildFailure } from './child-protocol.js';
 import { injectFault } from './fault-injection.js';
@@ -44,7 +44,7 @@ export function createJobRunner(config: Readonly<Config>): JobRunner {
       };
 
       const model = await loadModelArtifacts(store, data.modelId);
-      const { inputs, targets } = await loadDataset(store, data.datasetId);
+      const { inputs, targets } = await loadDatasets(store, data.datasetIds ?? [data.datasetId]);
       const vectors: NdArray | undefined = data.vectorsId
         ? await loadArray(store, data.vectorsId)
         : undefined;

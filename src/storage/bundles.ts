@@ -5,6 +5,7 @@
  */
 import { parseNpy } from '../contract/data/npy.js';
 import type { ArrayGroup } from '../contract/data/array-group.js';
+import { concatBatches } from '../contract/data/concat.js';
 import type { NdArray } from '../contract/ndarray.js';
 import { manifestShardPaths } from '../contract/model/weights-manifest.js';
 import type { ModelArtifacts } from '../contract/types.js';
@@ -72,6 +73,16 @@ export async function loadDataset(
     return arrays;
   };
   return { inputs: await group('inputs', names.inputs), targets: await group('targets', names.targets) };
+}
+
+/** Several datasets as one batch, examples in the order given (a job's `datasetIds`; see `concatBatches`). */
+export async function loadDatasets(
+  store: ArtifactStore,
+  datasetIds: readonly string[],
+): Promise<{ inputs: ArrayGroup; targets: ArrayGroup }> {
+  const batches = [];
+  for (const id of datasetIds) batches.push(await loadDataset(store, id));
+  return concatBatches(batches, datasetIds);
 }
 
 export async function loadArray(store: ArtifactStore, arrayId: string): Promise<NdArray> {

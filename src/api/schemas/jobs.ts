@@ -10,10 +10,23 @@ const id = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,128}$/, { error: 'ids contain only letters, digits, "_" and "-"' });
 
+/** Datasets one job may combine. */
+export const MAX_DATASETS = 64;
+
 export const jobRequestSchema = z
   .object({
     modelId: id.describe('From POST /v1/models.'),
-    datasetId: id.describe('From POST /v1/datasets.'),
+    datasetId: id.optional().describe('From POST /v1/datasets. Give this or datasetIds.'),
+    datasetIds: z
+      .array(id)
+      .min(1)
+      .max(MAX_DATASETS)
+      .optional()
+      .describe(
+        `Several datasets (at most ${MAX_DATASETS}, same model and loss) whose examples together form the batch, in ` +
+          'order: how a batch larger than one upload is sent. The curvature is the example-weighted mean over them ' +
+          '(their sum with reduction "sum"), exactly as for their concatenation uploaded as one. Give this or datasetId.',
+      ),
     loss: lossSpecSchema.meta({ id: 'LossSpec' }),
     parameters: parameterSelectionSchema.meta({ id: 'ParameterSelection' }).optional(),
     method: methodSpecSchema.meta({ id: 'MethodSpec' }),
@@ -31,6 +44,15 @@ export const jobRequestSchema = z
       .describe('Seed of the random probes.'),
   })
   .strict()
+  .refine((r) => (r.datasetId === undefined) !== (r.datasetIds === undefined), {
+    error: 'give the batch as "datasetId" (one dataset) or "datasetIds" (several), exactly one of them',
+    path: ['datasetIds'],
+  })
+  .refine((r) => new Set(r.datasetIds ?? []).size === (r.datasetIds ?? []).length, {
+    error:
+      '"datasetIds" lists a dataset twice; give each once (upload the examples again to weight them twice)',
+    path: ['datasetIds'],
+  })
   .meta({ id: 'JobRequest' });
 export type JobRequest = z.output<typeof jobRequestSchema>;
 

@@ -20,19 +20,24 @@ type App = Parameters<FastifyPluginAsyncZod>[0];
 /** Seconds a client should wait between polls. */
 const POLL_AFTER_SECONDS = 1;
 
+/** The datasets of a request, in order: its `datasetIds`, or its one `datasetId`. */
+const datasetIdsOf = (body: JobRequest): string[] => body.datasetIds ?? [body.datasetId!];
+
 /**
  * Runs every check the engine can do without computing, against the caller's own stored uploads (anyone else's id
  * is a 404), in a decoding thread: loading a large dataset must not stall the event loop.
  */
 async function checkJob(app: App, principal: string, body: JobRequest): Promise<CheckedJob> {
   const svc = app.svc;
-  const [model, dataset, vectors] = await Promise.all([
+  const datasetIds = datasetIdsOf(body);
+  const [model, vectors, ...datasets] = await Promise.all([
     getOwned(svc, 'models', body.modelId, principal),
-    getOwned(svc, 'datasets', body.datasetId, principal),
     body.vectorsId ? getOwned(svc, 'arrays', body.vectorsId, principal) : Promise.resolve(true),
+    ...datasetIds.map((id) => getOwned(svc, 'datasets', id, principal)),
   ]);
   if (!model) throw notFound('model', body.modelId);
-  if (!dataset) throw notFound('dataset', body.datasetId);
+  const missing = datasetIds.findIndex((_, i) => !datasets[i]);
+  if (missing >= 0) throw notFound('dataset', datasetIds[missing]);
   if (!vectors) throw notFound('array', body.vectorsId!);
   const maxDenseBytes = svc.config.maxDenseBytes;
   let checked: CheckedJob;
@@ -43,7 +48,7 @@ async function checkJob(app: App, principal: string, body: JobRequest): Promise<
       maxDenseBytes,
       job: {
         modelId: body.modelId,
-        datasetId: body.datasetId,
+        datasetIds,
         vectorsId: body.vectorsId,
         loss: body.loss,
         method: body.method,
@@ -64,7 +69,7 @@ async function checkJob(app: App, principal: string, body: JobRequest): Promise<
   }
   const ttl = svc.config.uploadTtlSeconds;
   await svc.meta.touch('models', body.modelId, ttl);
-  await svc.meta.touch('datasets', body.datasetId, ttl);
+  for (const id of datasetIds) await svc.meta.touch('datasets', id, ttl);
   if (body.vectorsId) await svc.meta.touch('arrays', body.vectorsId, ttl);
   return checked;
 }
@@ -113,7 +118,8 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         submitted = await svc.jobs.submit(
           {
             modelId: body.modelId,
-            datasetId: body.datasetId,
+            datasetId: datasetIdsOf(body)[0],
+            ...(body.datasetIds && { datasetIds: body.datasetIds }),
             vectorsId: body.vectorsId,
             loss: body.loss,
             method,
