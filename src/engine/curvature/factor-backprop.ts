@@ -654,6 +654,29 @@ export function buildFactorBackprop(
   };
 }
 
+/**
+ * Σ over chunks of examples of `part(start, rows)` (each a tensor of the same shape), read back as float32: the
+ * chunks keep every intermediate of a Khatri–Rao product under CHUNK_FLOATS.
+ */
+function sumOverExamples(
+  n: number,
+  floatsPerExample: number,
+  part: (start: number, rows: number) => tf.Tensor,
+): Float32Array {
+  const chunk = Math.max(1, Math.floor(CHUNK_FLOATS / floatsPerExample));
+  const products = tf.tidy(() => {
+    let sum: tf.Tensor | null = null;
+    for (let start = 0; start < n; start += chunk) {
+      const next = part(start, Math.min(chunk, n - start));
+      sum = sum ? tf.add(sum, next) : next;
+    }
+    return sum!;
+  });
+  const values = products.dataSync() as Float32Array;
+  products.dispose();
+  return values;
+}
+
 /** θ's index of (input row i, unit j) of a Dense term, the bias as input row `inputs`; −1 when not selected. */
 const indexOf = (t: DenseTerm, i: number, j: number) =>
   i < t.inputs ? (t.kernel < 0 ? -1 : t.kernel + i * t.units + j) : t.bias < 0 ? -1 : t.bias + j;
@@ -678,14 +701,11 @@ function khatriRaoBlock(
   const uL = tl.units;
   const uM = tm.units;
   const [c, n] = tl.delta.shape;
-  const chunk = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(inL * inM, c * uL * uM)));
-  const products = tf.tidy(() => {
-    const augmented = (t: DenseTerm) => tf.transpose(tf.concat([t.input, tf.ones([n, 1])], 1)); // [in+1, N]
+  const augmented = (t: DenseTerm) => tf.transpose(tf.concat([t.input, tf.ones([n, 1])], 1)); // [in+1, N]
+  const r = tf.tidy(() => {
     const aL = augmented(tl);
     const aM = tl === tm ? aL : augmented(tm);
-    let sum: tf.Tensor | null = null;
-    for (let start = 0; start < n; start += chunk) {
-      const rows = Math.min(chunk, n - start);
+    return sumOverExamples(n, Math.max(inL * inM, c * uL * uM), (start, rows) => {
       const outer = tf.reshape(
         tf.mul(
           tf.reshape(tf.slice(aL, [0, start], [inL, rows]), [inL, 1, rows]),
@@ -700,13 +720,9 @@ function khatriRaoBlock(
         tf.sum(tf.mul(tf.reshape(dL, [c, rows, uL, 1]), tf.reshape(dM, [c, rows, 1, uM])), 0),
         [rows, uL * uM],
       );
-      const part = tf.matMul(outer, t);
-      sum = sum ? tf.add(sum, part) : part;
-    }
-    return sum!;
+      return tf.matMul(outer, t);
+    });
   });
-  const r = products.dataSync() as Float32Array;
-  products.dispose();
   // Within one layer's block every (row, col) is visited in both orders; across layers, the mirror is written here.
   const mirror = tl !== tm;
   for (let i = 0; i < inL; i++) {
@@ -746,13 +762,10 @@ function bilinearBlock(
   const inM = tm.inputs + 1;
   const uM = tm.units;
   const n = gradient.shape[0];
-  const chunk = Math.max(1, Math.floor(CHUNK_FLOATS / Math.max(inL * uM, uL * inM)));
-  const products = tf.tidy(() => {
+  const r = tf.tidy(() => {
     const aM = tf.concat([tm.input, tf.ones([n, 1])], 1); // [N, in_M+1]
     const columns = tf.transpose(tm.delta, [0, 2, 1]); // [in_L, units_M, N]
-    let sum: tf.Tensor | null = null;
-    for (let start = 0; start < n; start += chunk) {
-      const rows = Math.min(chunk, n - start);
+    return sumOverExamples(n, Math.max(inL * uM, uL * inM), (start, rows) => {
       const e = tf.reshape(tf.slice(columns, [0, 0, start], [inL, uM, rows]), [inL * uM, rows]);
       const y = tf.reshape(
         tf.mul(
@@ -761,13 +774,9 @@ function bilinearBlock(
         ),
         [rows, uL * inM],
       );
-      const part = tf.matMul(e, y);
-      sum = sum ? tf.add(sum, part) : part;
-    }
-    return sum!;
+      return tf.matMul(e, y);
+    });
   });
-  const r = products.dataSync() as Float32Array;
-  products.dispose();
   for (let i = 0; i < inL; i++) {
     for (let p = 0; p < uM; p++) {
       const base = (i * uM + p) * uL * inM;

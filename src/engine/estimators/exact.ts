@@ -3,7 +3,7 @@
  * The reference the stochastic estimators are tested against, and the cheapest exact method when n is small
  * or no dense matrix is at hand.
  */
-import { applyBlock, blockSizeOf, type LinearOperator } from './linear-operator.js';
+import { forEachColumnBlock, type LinearOperator } from './linear-operator.js';
 
 /** diag(A) with n products A eᵢ, in blocks; `onColumn` (may throw to cancel) runs after each column. */
 export async function exactDiagonal(
@@ -12,21 +12,12 @@ export async function exactDiagonal(
 ): Promise<Float64Array> {
   const n = op.size;
   const diagonal = new Float64Array(n);
-  const chunk = blockSizeOf(op);
-  for (let start = 0; start < n; start += chunk) {
-    const count = Math.min(chunk, n - start);
-    // Fresh unit vectors per product: an operator may hold on to its argument (e.g. wrap it in a tensor lazily).
-    const units = Array.from({ length: count }, (_, j) => {
-      const e = new Float64Array(n);
-      e[start + j] = 1;
-      return e;
-    });
-    const columns = await applyBlock(op, units);
-    for (let j = 0; j < count; j++) {
+  await forEachColumnBlock(op, async (start, columns) => {
+    for (let j = 0; j < columns.length; j++) {
       diagonal[start + j] = columns[j][start + j];
       await onColumn?.(start + j + 1, n);
     }
-  }
+  });
   return diagonal;
 }
 

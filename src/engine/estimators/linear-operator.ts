@@ -57,6 +57,26 @@ export async function applyBlock(op: LinearOperator, vs: readonly Float64Array[]
   return out;
 }
 
+/**
+ * The columns A eⱼ of A, in order, a block of unit vectors at a time: `onBlock(start, columns)` gets columns
+ * start, start + 1, … (fresh unit vectors per product: an operator may hold on to its argument).
+ */
+export async function forEachColumnBlock(
+  op: LinearOperator,
+  onBlock: (start: number, columns: Float64Array[]) => void | Promise<void>,
+): Promise<void> {
+  const n = op.size;
+  const chunk = blockSizeOf(op);
+  for (let start = 0; start < n; start += chunk) {
+    const units = Array.from({ length: Math.min(chunk, n - start) }, (_, j) => {
+      const e = new Float64Array(n);
+      e[start + j] = 1;
+      return e;
+    });
+    await onBlock(start, await applyBlock(op, units));
+  }
+}
+
 function checkedProduct(op: LinearOperator, av: Float64Array): Float64Array {
   if (av.length !== op.size) {
     throw new Error(`operator of size ${op.size} returned a product of length ${av.length}`);

@@ -1,7 +1,7 @@
 import { sampleIndices } from '../checks/check.js';
 import { randomUnit } from '../checks/differences.js';
 import { EXACT_COLUMN_TOLERANCE, SAMPLED_COLUMNS, sampledColumnsCheck } from '../checks/sampled-columns.js';
-import { applyBlock, blockSizeOf, type LinearOperator } from '../estimators/linear-operator.js';
+import { forEachColumnBlock, type LinearOperator } from '../estimators/linear-operator.js';
 import type { Rng } from '../estimators/rng.js';
 import type { ParamLayout } from '../../contract/types.js';
 import type { Curvature, MethodOutput } from './method.js';
@@ -30,22 +30,13 @@ export function blockIds(layout: ParamLayout[], blocks: Blocks): Int32Array {
 export async function denseFromColumns(operator: LinearOperator, ids: Int32Array): Promise<Float32Array> {
   const n = operator.size;
   const matrix = new Float32Array(n * n);
-  const chunk = blockSizeOf(operator);
-  for (let start = 0; start < n; start += chunk) {
-    const count = Math.min(chunk, n - start);
-    const units = Array.from({ length: count }, (_, j) => {
-      const e = new Float64Array(n);
-      e[start + j] = 1;
-      return e;
-    });
-    const columns = await applyBlock(operator, units);
-    for (let c = 0; c < count; c++) {
+  await forEachColumnBlock(operator, (start, columns) => {
+    columns.forEach((column, c) => {
       const j = start + c;
       const row = matrix.subarray(j * n, (j + 1) * n);
-      const column = columns[c];
       for (let i = 0; i < n; i++) if (ids[i] === ids[j]) row[i] = column[i];
-    }
-  }
+    });
+  });
   return matrix;
 }
 
