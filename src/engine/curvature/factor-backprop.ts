@@ -490,6 +490,8 @@ export function buildFactorBackprop(
       const vBias: (tf.Tensor | null)[] = [];
       // Forward tangents: R(pre) per step, [k, N, width] (null while no selected weight lies below).
       const rPre: (tf.Tensor3D | null)[] = [];
+      // R(out) per step: the next step's R(input).
+      const rOuts: (tf.Tensor3D | null)[] = [];
       let rOut: tf.Tensor3D | null = null;
       steps.forEach(({ layer }, s) => {
         let r = rOut;
@@ -512,6 +514,7 @@ export function buildFactorBackprop(
         }
         rPre[s] = r;
         rOut = r && lin.slopes[s] ? (tf.mul(r, lin.slopes[s]!) as tf.Tensor3D) : r;
+        rOuts[s] = rOut;
       });
       // Reverse: R(∂L/∂out) from the loss Hessian, then through every step.
       let rAdjoint: tf.Tensor3D | null = rOut ? lin.lossCurvature(rOut) : null;
@@ -535,10 +538,7 @@ export function buildFactorBackprop(
         if (layer.kind !== 'dense') continue;
         const units = layer.units;
         const inputs = lin.inputs[s].shape[1];
-        const rInput =
-          s > 0
-            ? rPre[s - 1] && (lin.slopes[s - 1] ? tf.mul(rPre[s - 1]!, lin.slopes[s - 1]!) : rPre[s - 1])
-            : null;
+        const rInput = s > 0 ? rOuts[s - 1] : null;
         // Copy-major rows [k, N, u] as [N, k·u]: the kernel's and the bias's gradients as 2-D products.
         const rows = rAdjoint ? rowMajor(rAdjoint) : null;
         if (offsets.has(`${layer.name}/kernel`)) {

@@ -63,6 +63,17 @@ export class Client {
     }
   }
 
+  /** Submits a job, waits for it and returns its view; throws unless it was accepted (202) and succeeded. */
+  async runJob(body: Record<string, unknown>, timeoutMs = 60_000) {
+    const submitted = await this.post('/v1/jobs', body);
+    if (submitted.status !== 202)
+      throw new Error(`submit: ${submitted.status} ${JSON.stringify(submitted.body)}`);
+    const job = await this.waitForJob(submitted.body.id, timeoutMs);
+    if (job.status !== 'succeeded')
+      throw new Error(`job ${job.id} ${job.status}: ${JSON.stringify(job.error)}`);
+    return job;
+  }
+
   async download(href: string): Promise<NdArray> {
     const r = await this.get(href);
     if (r.status !== 200) throw new Error(`download ${href}: ${r.status}`);

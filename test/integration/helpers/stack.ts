@@ -66,9 +66,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     ...opts.env,
   };
   const config = loadConfig(env);
+  // TEST_API_LOG=1 shows the API's errors (the server is otherwise silent in tests).
   const { server } = await buildServer(config, {
     logger: process.env.TEST_API_LOG ? { level: 'error' } : false,
-  } as never);
+  });
   const address = await server.listen({ port: 0, host: '127.0.0.1' });
   const workers: ChildProcess[] = [];
   const logs: WorkerLogLine[] = [];
