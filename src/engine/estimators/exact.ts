@@ -10,14 +10,27 @@ export async function exactDiagonal(
   op: LinearOperator,
   onColumn?: (completed: number, total: number) => void | Promise<void>,
 ): Promise<Float64Array> {
-  const n = op.size;
-  const diagonal = new Float64Array(n);
-  await forEachColumnBlock(op, async (start, columns) => {
-    for (let j = 0; j < columns.length; j++) {
-      diagonal[start + j] = columns[j][start + j];
-      await onColumn?.(start + j + 1, n);
-    }
-  });
+  return exactDiagonalRange(op, { start: 0, end: op.size }, onColumn);
+}
+
+/** Entries [start, end) of diag(A), as {@link exactDiagonal} computes them (start a multiple of the block size). */
+export async function exactDiagonalRange(
+  op: LinearOperator,
+  range: { start: number; end: number },
+  onColumn?: (completed: number, total: number) => void | Promise<void>,
+): Promise<Float64Array> {
+  const total = range.end - range.start;
+  const diagonal = new Float64Array(total);
+  await forEachColumnBlock(
+    op,
+    async (start, columns) => {
+      for (let j = 0; j < columns.length; j++) {
+        diagonal[start - range.start + j] = columns[j][start + j];
+        await onColumn?.(start - range.start + j + 1, total);
+      }
+    },
+    range,
+  );
   return diagonal;
 }
 
@@ -26,10 +39,14 @@ export async function exactTrace(
   op: LinearOperator,
   onColumn?: (completed: number, total: number) => void | Promise<void>,
 ): Promise<number> {
-  const diagonal = await exactDiagonal(op, onColumn);
+  return kahanSum(await exactDiagonal(op, onColumn));
+}
+
+/** Σ xᵢ in order, in compensated (Kahan) arithmetic. */
+export function kahanSum(values: Float64Array): number {
   let sum = 0;
   let carry = 0;
-  for (const d of diagonal) {
+  for (const d of values) {
     const y = d - carry;
     const t = sum + y;
     carry = t - sum - y;

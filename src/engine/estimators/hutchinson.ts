@@ -49,14 +49,27 @@ export async function hutchinsonTrace(
   const rng = options.rng ?? createRng(0);
   const draw =
     options.distribution === 'gaussian' ? rng.gaussianVector.bind(rng) : rng.rademacherVector.bind(rng);
-  const samples = new Float64Array(probes);
-  const chunk = blockSizeOf(op);
-  for (let start = 0; start < probes; start += chunk) {
-    const vs = Array.from({ length: Math.min(chunk, probes - start) }, () => draw(op.size));
-    (await applyBlock(op, vs)).forEach((av, j) => (samples[start + j] = dot(vs[j], av)));
-  }
+  const samples = await hutchinsonSamples(op, { start: 0, end: probes }, () => draw(op.size));
   const { mean, standardError } = meanAndStandardError(samples);
   return { trace: mean, standardError, probes };
+}
+
+/**
+ * The per-probe values vᵀAv of probes [start, end), probe j being `draw(j)` (called in order), in block products
+ * of the operator's block size counted from `start`.
+ */
+export async function hutchinsonSamples(
+  op: LinearOperator,
+  range: { start: number; end: number },
+  draw: (index: number) => Float64Array,
+): Promise<Float64Array> {
+  const samples = new Float64Array(range.end - range.start);
+  const chunk = blockSizeOf(op);
+  for (let start = range.start; start < range.end; start += chunk) {
+    const vs = Array.from({ length: Math.min(chunk, range.end - start) }, (_, j) => draw(start + j));
+    (await applyBlock(op, vs)).forEach((av, j) => (samples[start - range.start + j] = dot(vs[j], av)));
+  }
+  return samples;
 }
 
 /**

@@ -59,16 +59,18 @@ export async function applyBlock(op: LinearOperator, vs: readonly Float64Array[]
 
 /**
  * The columns A eⱼ of A, in order, a block of unit vectors at a time: `onBlock(start, columns)` gets columns
- * start, start + 1, … (fresh unit vectors per product: an operator may hold on to its argument).
+ * start, start + 1, … (fresh unit vectors per product: an operator may hold on to its argument); only the columns of
+ * `range` when given (its start a multiple of the block size, so that each block is the one a full pass computes).
  */
 export async function forEachColumnBlock(
   op: LinearOperator,
   onBlock: (start: number, columns: Float64Array[]) => void | Promise<void>,
+  range: { start: number; end: number } = { start: 0, end: op.size },
 ): Promise<void> {
   const n = op.size;
   const chunk = blockSizeOf(op);
-  for (let start = 0; start < n; start += chunk) {
-    const units = Array.from({ length: Math.min(chunk, n - start) }, (_, j) => {
+  for (let start = range.start; start < range.end; start += chunk) {
+    const units = Array.from({ length: Math.min(chunk, range.end - start) }, (_, j) => {
       const e = new Float64Array(n);
       e[start + j] = 1;
       return e;

@@ -107,3 +107,24 @@ export function createRng(seed: number): Rng {
   if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
   return new Xoshiro128StarStar(seed);
 }
+
+/** The murmur3 finalizer: a bijection of 32-bit integers that spreads every input bit over the output. */
+function mix32(x: number): number {
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  return (x ^ (x >>> 16)) | 0;
+}
+
+/**
+ * The generator of unit `index` (a probe, a run) of a computation seeded by `seed`: its own stream, a function of
+ * (seed, index) only, so a unit draws the same numbers whichever piece of a split job computes it, and in
+ * whatever order. Distinct indices give distinct generator seeds for the same `seed`.
+ *
+ * @throws RangeError when seed or index is not an integer, or index is negative.
+ */
+export function derivedRng(seed: number, index: number): Rng {
+  if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
+  if (!Number.isInteger(index) || index < 0)
+    throw new RangeError(`index must be a natural number, got ${index}`);
+  return new Xoshiro128StarStar(seed ^ mix32(Math.imul(index + 1, 0x9e3779b9)));
+}

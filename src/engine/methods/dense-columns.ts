@@ -1,10 +1,13 @@
 import { sampleIndices } from '../checks/check.js';
 import { randomUnit } from '../checks/differences.js';
 import { EXACT_COLUMN_TOLERANCE, SAMPLED_COLUMNS, sampledColumnsCheck } from '../checks/sampled-columns.js';
-import { forEachColumnBlock, type LinearOperator } from '../estimators/linear-operator.js';
+import { blockSizeOf, forEachColumnBlock, type LinearOperator } from '../estimators/linear-operator.js';
 import type { Rng } from '../estimators/rng.js';
+import { guardDense } from '../../contract/guards.js';
+import type { MethodSpec } from '../../contract/request-schema.js';
 import type { ParamLayout } from '../../contract/types.js';
-import type { Curvature, MethodOutput } from './method.js';
+import type { Curvature, MethodContext, MethodOutput } from './method.js';
+import { concatParts, type SplitMethod } from './split.js';
 
 export type Blocks = 'full' | 'layer' | 'weight';
 
@@ -28,16 +31,68 @@ export function blockIds(layout: ParamLayout[], blocks: Blocks): Int32Array {
  * the raw matrix (row-major; column j stored as row j, exact for symmetric A up to rounding).
  */
 export async function denseFromColumns(operator: LinearOperator, ids: Int32Array): Promise<Float32Array> {
+  return denseRows(operator, ids, 0, operator.size);
+}
+
+/** Rows [start, end) of {@link denseFromColumns}'s matrix, from the same block products (start a block multiple). */
+export async function denseRows(
+  operator: LinearOperator,
+  ids: Int32Array,
+  start: number,
+  end: number,
+): Promise<Float32Array> {
   const n = operator.size;
-  const matrix = new Float32Array(n * n);
-  await forEachColumnBlock(operator, (start, columns) => {
-    columns.forEach((column, c) => {
-      const j = start + c;
-      const row = matrix.subarray(j * n, (j + 1) * n);
-      for (let i = 0; i < n; i++) if (ids[i] === ids[j]) row[i] = column[i];
-    });
-  });
-  return matrix;
+  const rows = new Float32Array((end - start) * n);
+  await forEachColumnBlock(
+    operator,
+    (first, columns) => {
+      columns.forEach((column, c) => {
+        const j = first + c;
+        const row = rows.subarray((j - start) * n, (j - start + 1) * n);
+        for (let i = 0; i < n; i++) if (ids[i] === ids[j]) row[i] = column[i];
+      });
+    },
+    { start, end },
+  );
+  return rows;
+}
+
+/**
+ * A dense curvature matrix by columns A eⱼ, split by columns: each piece holds its rows (column j stored as row j),
+ * and the combined matrix goes through {@link denseOutput} as the single run's does. `whole(ctx)` says when the
+ * request takes a route without columns (the factor, the explicit Jacobian), which then runs whole.
+ */
+export function denseColumnsSplit<S extends MethodSpec & { blocks: Blocks }>(
+  curvature: Curvature,
+  algorithm: string,
+  whole: (ctx: MethodContext) => boolean = () => false,
+): SplitMethod<S> {
+  return {
+    plan(ctx) {
+      if (whole(ctx)) return null;
+      guardDense(ctx.objective.numParams, ctx.maxDenseBytes);
+      const operator = ctx.operator(curvature);
+      return { unit: 'columns', units: operator.size, chunk: blockSizeOf(operator) };
+    },
+    async run(ctx, spec, start, end) {
+      const n = ctx.objective.numParams;
+      ctx.progress.plan(end - start);
+      const ids = blockIds(ctx.objective.layout, spec.blocks);
+      const rows = await denseRows(ctx.operator(curvature), ids, start, end);
+      return {
+        start,
+        end,
+        values: {},
+        arrays: { rows: { dtype: 'float32', shape: [end - start, n], data: rows } },
+      };
+    },
+    async finish(ctx, spec, parts) {
+      guardDense(ctx.objective.numParams, ctx.maxDenseBytes);
+      const matrix = concatParts(parts, 'rows') as Float32Array;
+      const ids = blockIds(ctx.objective.layout, spec.blocks);
+      return denseOutput(matrix, { curvature, ids, blocks: spec.blocks, algorithm });
+    },
+  };
 }
 
 /** ‖A − Aᵀ‖_F / ‖A‖_F. */

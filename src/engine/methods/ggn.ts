@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { explicitGgnFactors, lossHessianTimesJacobian } from '../operators/jacobian.js';
 import { readFloat32 } from '../tensor-io.js';
-import { blockIds, denseFromColumns, denseOutput } from './dense-columns.js';
+import { blockIds, denseColumnsSplit, denseOutput } from './dense-columns.js';
 import { guardDense, prefersExplicitJacobian } from '../../contract/guards.js';
 import type { Method, MethodContext, SpecOf } from './method.js';
+import { splitOrWhole } from './split.js';
 
 /** Whether the explicit Jacobian is cheaper than P operator products (see `prefersExplicitJacobian`). */
 export function preferJacobian(ctx: MethodContext): boolean {
@@ -25,15 +26,15 @@ export async function explicitJacobianProducts(ctx: MethodContext) {
   return { rows, jacobian: factors.jacobian, hj: lossHessianTimesJacobian(factors, n) };
 }
 
-/**
- * Exact dense generalized Gauss–Newton Jᵀ H_ℓ J (+ l2·I), split at the logits. For the chains the backpropagated
- * loss-Hessian factor covers (`curvature/factor-backprop.ts`), from the factor's Khatri–Rao products per layer pair;
- * else when N·C < P from the explicit Jacobian (N·C reverse passes and one matrix product); otherwise from P
- * GGN-vector products.
- * Checked by its symmetry, sampled columns against fresh GGN-vector products (an independent path when the
- * Jacobian was used), and (full matrix) the full GGN product against differences.
- */
-export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
+/** The dense GGN by GGN-vector columns, in pieces; the factor and the explicit Jacobian run whole. */
+export const ggnSplit = denseColumnsSplit<SpecOf<'ggn'>>(
+  'ggn',
+  'ggnvp-columns',
+  (ctx) => !!ctx.objective.factor || preferJacobian(ctx),
+);
+
+/** The dense GGN from the backpropagated factor or the explicit Jacobian. */
+const withoutColumns: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
   const { objective } = ctx;
   const n = objective.numParams;
   guardDense(n, ctx.maxDenseBytes);
@@ -47,7 +48,7 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
     ctx.progress.plan(objective.factor.denseParts('ggn', full));
     matrix = await objective.factor.dense('ggn', objective.theta, ids, full, () => ctx.progress.unit());
     if (objective.l2 > 0) for (let i = 0; i < n; i++) matrix[i * n + i] += objective.l2;
-  } else if (preferJacobian(ctx)) {
+  } else {
     algorithm = 'explicit-jacobian';
     const { rows, jacobian, hj } = await explicitJacobianProducts(ctx);
     matrix = readFloat32(() => {
@@ -58,16 +59,22 @@ export const ggn: Method<SpecOf<'ggn'>> = async (ctx, spec) => {
     if (!full) {
       for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (ids[i] !== ids[j]) matrix[i * n + j] = 0;
     }
-  } else {
-    algorithm = 'ggnvp-columns';
-    ctx.progress.plan(n);
-    matrix = await denseFromColumns(ctx.operator('ggn'), ids);
   }
   return denseOutput(matrix, {
     curvature: 'ggn',
     ids,
     blocks: spec.blocks,
     algorithm,
-    reference: algorithm === 'ggnvp-columns' ? '' : ' (GGN-vector products, not the factor or the Jacobian)',
+    reference: ' (GGN-vector products, not the factor or the Jacobian)',
   });
 };
+
+/**
+ * Exact dense generalized Gauss–Newton Jᵀ H_ℓ J (+ l2·I), split at the logits. For the chains the backpropagated
+ * loss-Hessian factor covers (`curvature/factor-backprop.ts`), from the factor's Khatri–Rao products per layer pair;
+ * else when N·C < P from the explicit Jacobian (N·C reverse passes and one matrix product); otherwise from P
+ * GGN-vector products (split by columns across a job's pieces).
+ * Checked by its symmetry, sampled columns against fresh GGN-vector products (an independent path when the
+ * Jacobian was used), and (full matrix) the full GGN product against differences.
+ */
+export const ggn = splitOrWhole(ggnSplit, withoutColumns);

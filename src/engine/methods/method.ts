@@ -26,6 +26,8 @@ export interface MethodContext {
   operator(kind: Curvature): LinearOperator;
   progress: Progress;
   rng: Rng;
+  /** The request's seed, for units that draw from their own stream (`derivedRng(seed, index)`). */
+  seed: number;
   /** k×P vectors for products and solves, when the request has them. */
   vectors?: Float64Array[];
   /** The request's model, batch and loss, for methods that work layer by layer (kfac). */
