@@ -24,6 +24,7 @@ import type { NdArray } from '../contract/ndarray.js';
 import { arrayLabel, isNamed, type ArrayGroup } from '../contract/data/array-group.js';
 import { validateRequest, type NormalizedMethodSpec } from '../contract/request.js';
 import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../contract/request-schema.js';
+import { splitUnits } from '../contract/sharding.js';
 import { inspectModel, type ModelSummary } from '../contract/inspect-model.js';
 import { manifestShardPaths, missingShard } from '../contract/model/weights-manifest.js';
 import { looksLikeOnnx } from '../contract/onnx/onnx-proto.js';
@@ -118,6 +119,8 @@ export interface TaskFailure {
 /** The outcome of a job's pre-flight: the method spec as it will run (defaults that depend on P filled in). */
 export interface CheckedJob {
   method: NormalizedMethodSpec;
+  /** Independent units of its method (`splitUnits`), null when it never splits. */
+  units: number | null;
 }
 
 export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | CheckedJob;
@@ -404,7 +407,7 @@ function storeFor(spec: StorageSpec): ArtifactStore {
 async function checkJob(storage: StorageSpec, job: JobCheck, maxDenseBytes: number): Promise<CheckedJob> {
   const store = storeFor(storage);
   const { inputs, targets } = await loadDatasets(store, job.datasetIds);
-  const { method } = validateRequest(
+  const { method, numParams, vectors } = validateRequest(
     {
       model: await loadModelArtifacts(store, job.modelId),
       inputs,
@@ -417,7 +420,7 @@ async function checkJob(storage: StorageSpec, job: JobCheck, maxDenseBytes: numb
     },
     { maxDenseBytes },
   );
-  return { method };
+  return { method, units: splitUnits(method, numParams, vectors) };
 }
 
 async function run(task: UploadTask): Promise<TaskResult> {

@@ -46,7 +46,9 @@ export async function main(argv: string[]): Promise<number> {
   const heartbeat = await startHeartbeat(registryRedis, config.queuePrefix, info, {
     file: args['heartbeat-file'] as string | undefined,
     onError: (err) => logger.warn({ err: err.message }, 'worker heartbeat to Redis failed'),
+    load: () => running.load(),
   });
+  running.onLoad(() => heartbeat.beat());
   logger.info({ workerId: info.id }, 'worker registered');
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -10,7 +10,43 @@ import type { Verification } from './types.js';
 export interface QueuedJob {
   jobId: string;
   method: string;
+  /** A piece of a split job (a child of the job's flow): which share of the work it computes. */
+  piece?: PieceSpec;
+  /** The parent of a split job: how many pieces it combines. */
+  shards?: number;
 }
+
+/** The `index`-th of `count` shares of a split job (0-based). */
+export interface PieceSpec {
+  index: number;
+  count: number;
+}
+
+/** What a compute child is asked to do with a job: all of it, one piece, or combine the pieces. */
+export type ComputeTask =
+  { kind: 'whole' } | { kind: 'piece'; piece: PieceSpec } | { kind: 'combine'; pieces: PieceReport[] };
+
+/** A piece's outcome, as its BullMQ job returns it (small: its arrays are files under `pieces/<index>/`). */
+export type PieceReport =
+  | {
+      kind: 'partial';
+      index: number;
+      /** Its units [start, end) of `units` (`unit`: columns, probes, ...). */
+      start: number;
+      end: number;
+      unit: string;
+      units: number;
+      seconds: number;
+      values: Record<string, unknown>;
+      /** Its arrays: the partial result's key and the result file holding it. */
+      files: Array<{ array: string; name: string }>;
+    }
+  /** The request runs whole (its route has no independent units): piece 0 computed the job's result. */
+  | { kind: 'whole'; index: number; outcome: JobOutcome }
+  | { kind: 'empty'; index: number };
+
+/** The result directory of a split job's pieces, removed once they are combined. */
+export const PIECES_DIR = 'pieces';
 
 export interface JobData {
   jobId: string;
@@ -25,6 +61,8 @@ export interface JobData {
   method: MethodSpec;
   parameters?: ParameterSelection;
   seed?: number;
+  /** How the job runs: `shards` > 1 makes it a flow of that many pieces, resolved at submit from `requested`. */
+  execution?: { shards: number; requested?: number | 'auto' };
 }
 
 /** One result file of a job (or of `hessian compute`): what the job view and the CLI's result.json list. */
@@ -89,6 +127,20 @@ export const jobViewSchema = z
     finishedAt: z.string().nullable(),
     attempts: z.number().int(),
     cancelRequested: z.boolean(),
+    shards: z
+      .object({
+        total: z.number().int(),
+        queued: z.number().int(),
+        running: z.number().int(),
+        succeeded: z.number().int(),
+        failed: z.number().int(),
+        cancelled: z.number().int(),
+      })
+      .optional()
+      .describe(
+        'A split job (execution.shards > 1): its pieces by state. Progress is summed over them; the job succeeds ' +
+          'once every piece has and their results are combined.',
+      ),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
     result: z
       .object({

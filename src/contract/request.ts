@@ -305,7 +305,14 @@ function checkBatchForModel(
 export function validateRequest(
   req: ComputeRequest,
   opts: { maxDenseBytes?: number } = {},
-): { numParams: number; numExamples: number; denseBytes?: number; method: NormalizedMethodSpec } {
-  const { numParams, numExamples, denseBytes: bytes, method } = prepareRequest(req, opts);
-  return { numParams, numExamples, denseBytes: bytes, method };
+): {
+  numParams: number;
+  numExamples: number;
+  denseBytes?: number;
+  method: NormalizedMethodSpec;
+  /** Rows of the request's vectors (0 without). */
+  vectors: number;
+} {
+  const { numParams, numExamples, denseBytes: bytes, method, vectors } = prepareRequest(req, opts);
+  return { numParams, numExamples, denseBytes: bytes, method, vectors: vectors?.length ?? 0 };
 }

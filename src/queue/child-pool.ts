@@ -14,8 +14,14 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { UnrecoverableError } from 'bullmq';
 import type { Logger } from 'pino';
 import { siblingEntry, type Entry } from '../runtime/entry.js';
-import type { ChildMessage, ParentMessage, StopReason } from './child-protocol.js';
-import { formatFailure, type JobData, type JobOutcome, type JobProgress } from '../contract/job.js';
+import type { ChildMessage, ParentMessage, StopReason, TaskOutcome } from './child-protocol.js';
+import {
+  formatFailure,
+  type ComputeTask,
+  type JobData,
+  type JobOutcome,
+  type JobProgress,
+} from '../contract/job.js';
 
 const ENTRY = siblingEntry(import.meta.url, './processor-entry');
 
@@ -47,6 +53,8 @@ export interface RunOptions {
   /** JOB_TIMEOUT_MS, counted from when the child receives the job. */
   timeoutMs: number;
   onProgress(progress: JobProgress): void;
+  /** What to compute. @defaultValue the whole job */
+  task?: ComputeTask;
 }
 
 /** The error BullMQ gets: retried with backoff when `retry`, failed at once (UnrecoverableError) otherwise. */
@@ -182,9 +190,13 @@ class ComputeProcess {
    * Runs a job in this (ready, idle) child. Resolves with its outcome; rejects with the job's error as BullMQ
    * should see it (see {@link jobError}).
    */
-  run(jobId: string, data: JobData, { signal, timeoutMs, onProgress }: RunOptions): Promise<JobOutcome> {
+  run(
+    jobId: string,
+    data: JobData,
+    { signal, timeoutMs, onProgress, task }: RunOptions,
+  ): Promise<TaskOutcome> {
     const log = this.opts.logger.child({ childPid: this.pid, jobId });
-    return new Promise<JobOutcome>((resolve, reject) => {
+    return new Promise<TaskOutcome>((resolve, reject) => {
       if (this.goneDescription) return reject(jobError('worker_crashed', this.goneDescription, true));
       let stopReason: StopReason | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
@@ -202,7 +214,7 @@ class ComputeProcess {
       };
       const onAbort = (): void => stop('cancelled');
       const jobTimer = setTimeout(() => stop('timeout'), timeoutMs);
-      const settle = (outcome: { ok: JobOutcome } | { err: Error }): void => {
+      const settle = (outcome: { ok: TaskOutcome } | { err: Error }): void => {
         clearTimeout(jobTimer);
         clearTimeout(graceTimer);
         signal?.removeEventListener('abort', onAbort);
@@ -229,7 +241,7 @@ class ComputeProcess {
               : jobError('worker_crashed', description, true),
           }),
       };
-      this.send({ type: 'start', jobId, data });
+      this.send({ type: 'start', jobId, data, task });
       if (signal?.aborted) stop('cancelled');
       else signal?.addEventListener('abort', onAbort, { once: true });
     });
@@ -263,7 +275,11 @@ export class ChildPool {
    * @throws the job's error as BullMQ should see it: `worker_crashed` (retryable) when the child dies at any point,
    * `cancelled` or `timeout` (final) when stopped, or the child's own classification of the failure.
    */
-  async run(jobId: string, data: JobData, options: RunOptions): Promise<JobOutcome> {
+  async run<T extends TaskOutcome = JobOutcome>(
+    jobId: string,
+    data: JobData,
+    options: RunOptions,
+  ): Promise<T> {
     const { signal } = options;
     if (signal?.aborted) throw stoppedError('cancelled', options.timeoutMs);
     const proc = this.acquire();
@@ -281,7 +297,7 @@ export class ChildPool {
         }
       }
       this.opts.logger.info({ jobId, childPid: proc.pid }, 'job handed to compute process');
-      return await proc.run(jobId, data, options);
+      return (await proc.run(jobId, data, options)) as T;
     } finally {
       this.release(proc);
     }

@@ -8,7 +8,7 @@
 import { loadConfig } from '../config/env.js';
 import { initBackend } from '../engine/backend.js';
 import type { ChildMessage, ParentMessage } from './child-protocol.js';
-import type { JobData } from '../contract/job.js';
+import type { ComputeTask, JobData } from '../contract/job.js';
 import { createJobRunner, describeFailure } from './processor.js';
 
 const config = loadConfig();
@@ -21,11 +21,16 @@ function send(message: ChildMessage): void {
   process.send?.(message, undefined, {}, () => undefined);
 }
 
-async function runJob(jobId: string, data: JobData): Promise<void> {
+async function runJob(jobId: string, data: JobData, task: ComputeTask | undefined): Promise<void> {
   const controller = new AbortController();
   current = { jobId, controller };
   try {
-    const outcome = await runner.run(data, controller.signal, (p) => send({ type: 'progress', jobId, ...p }));
+    const outcome = await runner.run(
+      data,
+      controller.signal,
+      (p) => send({ type: 'progress', jobId, ...p }),
+      task,
+    );
     send({ type: 'result', jobId, outcome });
   } catch (err) {
     send({ type: 'error', jobId, ...describeFailure(err) });
@@ -39,7 +44,7 @@ process.on('message', (message: ParentMessage) => {
     if (current) {
       const failure = describeFailure(new Error(`compute process busy with job ${current.jobId}`));
       send({ type: 'error', jobId: message.jobId, ...failure });
-    } else void runJob(message.jobId, message.data);
+    } else void runJob(message.jobId, message.data, message.task);
   } else if (message.type === 'abort' && current?.jobId === message.jobId) {
     current.controller.abort(message.reason);
   }

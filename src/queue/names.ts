@@ -25,3 +25,8 @@ export function statsKey(prefix: string): string {
 
 /** Job duration histogram bucket upper bounds, in seconds. */
 export const DURATION_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 1800, 7200];
+
+/** The BullMQ id of piece `index` of a split job (a child of the job's flow; `:` is not allowed in custom ids). */
+export function pieceJobId(jobId: string, index: number): string {
+  return `${jobId}-piece-${index}`;
+}

@@ -3,7 +3,7 @@
  * record and its BullMQ state, cancels, lists. Job records live in the metadata store; BullMQ holds execution state.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Queue, type Job, type JobState } from 'bullmq';
+import { FlowProducer, Queue, type Job, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config/env.js';
 import type { MetadataStore, Page } from '../storage/metadata-store.js';
@@ -15,9 +15,10 @@ import {
   type JobProgress,
   type JobStatus,
   type JobView,
+  type PieceReport,
   type QueuedJob,
 } from '../contract/job.js';
-import { cancelChannel, cancelFlagKey, idempotencyKey, QUEUE_NAME } from './names.js';
+import { cancelChannel, cancelFlagKey, idempotencyKey, pieceJobId, QUEUE_NAME } from './names.js';
 
 export { JOB_STATUSES, type JobStatus, type JobView };
 
@@ -64,8 +65,20 @@ function requestOf(data: JobData): Record<string, unknown> {
 
 const iso = (ms: number | undefined): string | null => (ms ? new Date(ms).toISOString() : null);
 
+/** A piece of a split job as the view reads it. */
+interface PieceState {
+  state: JobState | 'unknown';
+  job?: Job<QueuedJob, PieceReport>;
+}
+
+/** The BullMQ reason of a parent failed by a piece (failParentOnFailure): `child <prefix>:<queue>:<id> failed`. */
+const CHILD_FAILED = /^child (?:.*:)?([^:]+) failed$/;
+/** A piece's BullMQ id (`pieceJobId`). */
+const PIECE_ID = /-piece-\d+$/;
+
 export class JobProducer {
   readonly queue: Queue<QueuedJob, JobOutcome>;
+  private readonly flows: FlowProducer;
 
   constructor(
     private readonly redis: Redis,
@@ -76,8 +89,10 @@ export class JobProducer {
       connection: redis,
       prefix: config.queuePrefix,
     });
+    this.flows = new FlowProducer({ connection: redis, prefix: config.queuePrefix });
     // Connection errors surface as 503s on requests; do not let them crash the process as unhandled events.
     this.queue.on('error', () => undefined);
+    this.flows.on('error', () => undefined);
   }
 
   /**
@@ -104,7 +119,11 @@ export class JobProducer {
       await this.enqueue(record, undefined);
       return { record, created: true };
     }
-    const fingerprint = createHash('sha256').update(JSON.stringify(data)).digest('hex');
+    // The request, not how it was resolved: `auto` shards may resolve differently on a retry (workers came or went).
+    const { execution, ...request } = data;
+    const fingerprint = createHash('sha256')
+      .update(JSON.stringify({ ...request, shards: execution?.requested ?? execution?.shards }))
+      .digest('hex');
     const hashed = createHash('sha256').update(`${opts.owner}\n${opts.idempotency.key}`).digest('hex');
     const key = idempotencyKey(this.config.queuePrefix, hashed);
     const claim = JSON.stringify({ jobId, fingerprint, at: Date.now() });
@@ -134,13 +153,31 @@ export class JobProducer {
     try {
       await this.meta.put('jobs', record, 0);
       const queued: QueuedJob = { jobId: record.id, method: record.data.method.name };
-      await this.queue.add(queued.method, queued, {
-        jobId: record.id,
+      const opts = {
         attempts: this.config.jobAttempts,
         backoff: { type: 'exponential', delay: 1000 },
         removeOnComplete: { age: this.config.resultTtlSeconds },
         removeOnFail: { age: this.config.resultTtlSeconds },
-      });
+      };
+      const shards = record.data.execution?.shards ?? 1;
+      if (shards > 1) {
+        // A flow: the pieces as children, each retried alone; one that fails for good fails the parent, which
+        // BullMQ runs (to combine) only once every piece has succeeded.
+        await this.flows.add({
+          name: queued.method,
+          queueName: QUEUE_NAME,
+          data: { ...queued, shards },
+          opts: { jobId: record.id, ...opts },
+          children: Array.from({ length: shards }, (_, index) => ({
+            name: `${queued.method}:piece`,
+            queueName: QUEUE_NAME,
+            data: { ...queued, piece: { index, count: shards } },
+            opts: { jobId: pieceJobId(record.id, index), ...opts, failParentOnFailure: true },
+          })),
+        });
+      } else {
+        await this.queue.add(queued.method, queued, { jobId: record.id, ...opts });
+      }
       record.queuedAt = new Date().toISOString();
       await this.meta.update('jobs', record);
     } catch (err) {
@@ -168,11 +205,26 @@ export class JobProducer {
     return record ? this.viewOf(record) : null;
   }
 
+  /** The pieces of a split job, in order (none for a job that runs as one). */
+  private async piecesOf(record: JobRecord): Promise<PieceState[]> {
+    const shards = record.data.execution?.shards ?? 1;
+    if (shards <= 1) return [];
+    return Promise.all(
+      Array.from({ length: shards }, async (_, index) => {
+        const id = pieceJobId(record.id, index);
+        const state = await this.queue.getJobState(id);
+        const job = (await this.queue.getJob(id)) as Job<QueuedJob, PieceReport> | undefined;
+        return { state, job };
+      }),
+    );
+  }
+
   private async viewOf(record: JobRecord): Promise<JobView> {
     // State first, then the job: a job fetched first could complete before its state is read, leaving a
     // 'completed' state with no return value yet.
     const state: JobState | 'unknown' = await this.queue.getJobState(record.id);
     const job: Job<QueuedJob, JobOutcome> | undefined = await this.queue.getJob(record.id);
+    const pieces = await this.piecesOf(record);
     const raw = (job?.progress ?? {}) as Partial<JobProgress>;
     const view: JobView = {
       id: record.id,
@@ -185,11 +237,49 @@ export class JobProducer {
       attempts: job?.attemptsMade ?? 0,
       cancelRequested: record.cancelRequestedAt !== undefined,
     };
+    let pieceFraction = 0;
+    if (pieces.length > 0) {
+      // Progress summed over the pieces; the fraction is their mean (a piece not started yet counts 0).
+      const count = { total: pieces.length, queued: 0, running: 0, succeeded: 0, failed: 0, cancelled: 0 };
+      let completed = 0;
+      let total = 0;
+      let started: number | undefined;
+      for (const piece of pieces) {
+        const p = (piece.job?.progress ?? {}) as Partial<JobProgress>;
+        completed += p.completed ?? 0;
+        total += p.total ?? 0;
+        if (piece.job?.processedOn) started = Math.min(started ?? Infinity, piece.job.processedOn);
+        if (piece.state === 'completed') {
+          count.succeeded++;
+          pieceFraction += 1 / pieces.length;
+        } else if (piece.state === 'failed') {
+          if (parseFailure(piece.job?.failedReason).code === 'cancelled') count.cancelled++;
+          else count.failed++;
+        } else if (piece.state === 'unknown') {
+          // Removed: by a cancellation before it started, or expired with its parent.
+          if (record.cancelRequestedAt) count.cancelled++;
+          else count.failed++;
+        } else if (piece.state === 'active') {
+          count.running++;
+          if (p.total) pieceFraction += Math.min(1, (p.completed ?? 0) / p.total) / pieces.length;
+        } else count.queued++;
+      }
+      view.shards = count;
+      view.progress.completed = completed;
+      view.progress.total = total;
+      view.startedAt = iso(started);
+    }
     if (record.cancelledAt) {
       view.status = 'cancelled';
       view.error = { code: 'cancelled', message: 'cancelled by request before it started' };
     } else if (state === 'active') {
       view.status = 'running';
+    } else if (
+      pieces.length > 0 &&
+      ['waiting-children', 'waiting', 'prioritized', 'delayed'].includes(state)
+    ) {
+      // Waiting for its pieces, or (all done) for a worker to combine them.
+      view.status = view.startedAt ? 'running' : 'queued';
     } else if (state === 'completed' && job) {
       view.status = 'succeeded';
       const out = job.returnvalue;
@@ -206,13 +296,26 @@ export class JobProducer {
       };
     } else if (state === 'failed' && job) {
       view.error = parseFailure(job.failedReason);
-      view.status = view.error.code === 'cancelled' ? 'cancelled' : 'failed';
+      // A parent failed by one of its pieces: that piece's error is the job's.
+      const child = CHILD_FAILED.exec(job.failedReason ?? '');
+      const failedPiece = child && pieces.find((p) => p.job?.id === child[1])?.job;
+      if (failedPiece) view.error = parseFailure(failedPiece.failedReason);
+      view.status =
+        view.error.code === 'cancelled' || (child && record.cancelRequestedAt) ? 'cancelled' : 'failed';
+      if (view.status === 'cancelled') view.error = { code: 'cancelled', message: 'cancelled by request' };
     } else if (state === 'unknown' || !job) {
       view.status = 'failed';
       view.error = { code: 'expired', message: 'the job is no longer in the queue (expired or lost)' };
     }
     const p = view.progress;
-    p.fraction = view.status === 'succeeded' ? 1 : p.total > 0 ? Math.min(1, p.completed / p.total) : 0;
+    p.fraction =
+      view.status === 'succeeded'
+        ? 1
+        : pieces.length > 0
+          ? Math.min(1, pieceFraction)
+          : p.total > 0
+            ? Math.min(1, p.completed / p.total)
+            : 0;
     return view;
   }
 
@@ -230,6 +333,12 @@ export class JobProducer {
     await this.redis.set(cancelFlagKey(prefix, id), '1', 'EX', 24 * 3600);
     record.cancelRequestedAt = new Date().toISOString();
     await this.meta.update('jobs', record);
+    // Pieces not started yet go now (the flag above stops a parent that would then run with pieces missing).
+    for (const piece of await this.piecesOf(record)) {
+      if (piece.state === 'waiting' || piece.state === 'delayed' || piece.state === 'prioritized') {
+        await piece.job?.remove().catch(() => undefined);
+      }
+    }
     if (before.status === 'queued') {
       const job = await this.queue.getJob(id);
       try {
@@ -272,7 +381,17 @@ export class JobProducer {
     return this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'completed', 'failed');
   }
 
+  /**
+   * Pieces of split jobs waiting for a worker: the ids in the waiting, prioritized and delayed sets that name a
+   * piece (ids only, no job hashes read).
+   */
+  async piecesQueued(): Promise<number> {
+    const ids = await this.queue.getRanges(['waiting', 'prioritized', 'delayed'], 0, -1);
+    return ids.filter((id) => PIECE_ID.test(id)).length;
+  }
+
   async close(): Promise<void> {
+    await this.flows.close();
     await this.queue.close();
   }
 }

@@ -24,6 +24,14 @@ export interface WorkerInfo {
   /** CUDA_VISIBLE_DEVICES (or NVIDIA_VISIBLE_DEVICES) as the worker saw it, when set: which GPU it owns. */
   visibleDevices?: string;
   startedAt: string;
+  /** What it runs now (refreshed with each beat and whenever it changes). */
+  load?: WorkerLoad;
+}
+
+/** Whole jobs (or combinations of pieces) and pieces of split jobs a worker is running. */
+export interface WorkerLoad {
+  jobs: number;
+  pieces: number;
 }
 
 export interface HeartbeatOptions {
@@ -35,6 +43,8 @@ export interface HeartbeatOptions {
   file?: string;
   /** Called when a beat fails (Redis unreachable); the timer keeps going. */
   onError?: (err: Error) => void;
+  /** The worker's current load, written with each beat. */
+  load?: () => WorkerLoad;
 }
 
 export const HEARTBEAT_INTERVAL_MS = 10_000;
@@ -75,11 +85,12 @@ export async function startHeartbeat(
   prefix: string,
   info: WorkerInfo,
   opts: HeartbeatOptions = {},
-): Promise<{ stop(): Promise<void> }> {
+): Promise<{ stop(): Promise<void>; beat(): void }> {
   const intervalMs = opts.intervalMs ?? HEARTBEAT_INTERVAL_MS;
   const ttlSeconds = opts.ttlSeconds ?? HEARTBEAT_TTL_SECONDS;
-  const value = JSON.stringify(info);
+  let stopped = false;
   const beat = async (): Promise<void> => {
+    const value = JSON.stringify(opts.load ? { ...info, load: opts.load() } : info);
     await redis
       .multi()
       .set(recordKey(prefix, info.id), value, 'EX', ttlSeconds)
@@ -90,11 +101,17 @@ export async function startHeartbeat(
   await beat();
   let running: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
-    running = beat().catch((err: Error) => opts.onError?.(err));
+    running = running.then(() => beat()).catch((err: Error) => opts.onError?.(err));
   }, intervalMs);
   timer.unref();
   return {
+    /** An extra beat now (the load changed), chained after the last one so records never go back in time. */
+    beat() {
+      if (stopped) return;
+      running = running.then(() => beat()).catch((err: Error) => opts.onError?.(err));
+    },
     async stop() {
+      stopped = true;
       clearInterval(timer);
       await running;
       await redis

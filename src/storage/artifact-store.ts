@@ -75,6 +75,8 @@ export interface ArtifactStore {
   /** Opens a result file for streaming, or returns null when it is gone. */
   openResult(jobId: string, name: string): Promise<OpenedResult | null>;
   removeResults(jobId: string): Promise<void>;
+  /** Removes a job's results under `dir/` (a split job's pieces once combined); nothing when there are none. */
+  removeResultDir(jobId: string, dir: string): Promise<void>;
   /**
    * Ids (or temporary entries) of an area not written for `minAgeMs`, for the expiry sweep; the age guard keeps
    * the sweep away from a bundle whose metadata is being written right now.
@@ -168,6 +170,10 @@ export class LocalArtifactStore implements ArtifactStore {
 
   async removeResults(jobId: string): Promise<void> {
     await rm(this.resultDir(jobId), { recursive: true, force: true });
+  }
+
+  async removeResultDir(jobId: string, dir: string): Promise<void> {
+    await rm(join(this.resultDir(jobId), checkResultName(dir)), { recursive: true, force: true });
   }
 
   async listOlderThan(area: StorageArea, minAgeMs: number): Promise<string[]> {

@@ -180,6 +180,11 @@ export class S3ArtifactStore implements ArtifactStore {
     await this.deleteKeys((await this.listKeys(prefix)).map(({ key }) => key));
   }
 
+  async removeResultDir(jobId: string, dir: string): Promise<void> {
+    const prefix = `${this.resultKey(jobId, dir)}/`;
+    await this.deleteKeys((await this.listKeys(prefix)).map(({ key }) => key));
+  }
+
   async listOlderThan(area: StorageArea, minAgeMs: number): Promise<string[]> {
     if (area === 'tmp') return [];
     const prefix = `${this.base}${area}/`;

@@ -21,6 +21,10 @@ export interface RedisFigures {
   stats: Record<string, string>;
   /** Workers with a fresh heartbeat, by backend. */
   workers: Record<string, number>;
+  /** What each live worker runs (from its heartbeat): whole jobs (or combinations) and pieces of split jobs. */
+  loads: Array<{ worker: string; jobs: number; pieces: number }>;
+  /** Pieces of split jobs waiting for a worker (not started, or waiting to be retried). */
+  piecesQueued: number;
 }
 
 /** Outcomes always exposed, so a rate over them exists before the first job of each kind. */
@@ -97,6 +101,34 @@ export function registerRedisCollectors(register: Registry, read: () => Promise<
       };
     },
   ).registerIn(register);
+
+  new Gauge({
+    name: 'hessian_worker_tasks',
+    help:
+      'What each live worker process runs now, by kind: "job" (a whole job, or the combination of a split ' +
+      'job\'s pieces) or "piece" (one piece of a split job). Refreshed whenever it changes.',
+    labelNames: ['worker', 'kind'],
+    registers: [register],
+    async collect() {
+      const f = await figures();
+      this.reset();
+      for (const { worker, jobs, pieces } of f?.loads ?? []) {
+        this.set({ worker, kind: 'job' }, num(jobs));
+        this.set({ worker, kind: 'piece' }, num(pieces));
+      }
+    },
+  });
+
+  new Gauge({
+    name: 'hessian_pieces_queued',
+    help: 'Pieces of split jobs waiting for a worker (not started yet, or waiting to be retried).',
+    registers: [register],
+    async collect() {
+      const f = await figures();
+      this.reset();
+      if (f) this.set(num(f.piecesQueued));
+    },
+  });
 
   new Gauge({
     name: 'hessian_workers',

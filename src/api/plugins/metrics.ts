@@ -64,12 +64,18 @@ async function metrics(app: FastifyInstance): Promise<void> {
 
   registerRedisCollectors(register, async () => {
     const { svc } = app;
-    const [queue, stats, workers] = await Promise.all([
+    const [queue, stats, workers, piecesQueued] = await Promise.all([
       svc.jobs.counts(),
       svc.redis.hgetall(statsKey(svc.config.queuePrefix)),
       listWorkers(svc.redis, svc.config.queuePrefix),
+      svc.jobs.piecesQueued(),
     ]);
-    return { queue, stats, workers: countByBackend(workers) };
+    const loads = workers.map((w) => ({
+      worker: w.id,
+      jobs: w.load?.jobs ?? 0,
+      pieces: w.load?.pieces ?? 0,
+    }));
+    return { queue, stats, workers: countByBackend(workers), loads, piecesQueued };
   });
 
   app.decorate('renderMetrics', () => register.metrics());

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { lossSpecSchema, methodSpecSchema, parameterSelectionSchema } from '../../contract/request-schema.js';
 import { JOB_STATUSES, jobViewSchema } from '../../contract/job.js';
+import { AUTO_MIN_UNITS_PER_SHARD, MAX_AUTO_SHARDS, MAX_SHARDS } from '../../contract/sharding.js';
 
 export { jobViewSchema };
 import { paginationQuerySchema } from './common.js';
@@ -42,6 +43,22 @@ export const jobRequestSchema = z
       .max(2 ** 31 - 1)
       .optional()
       .describe('Seed of the random probes.'),
+    execution: z
+      .object({
+        shards: z
+          .union([z.number().int().min(1).max(MAX_SHARDS), z.literal('auto')])
+          .default('auto')
+          .describe(
+            `Pieces the job runs as, each on whichever worker takes it (at most ${MAX_SHARDS}, and one per unit: ` +
+              'column, probe, vector). "auto": about one per live worker slot (at most ' +
+              `${MAX_AUTO_SHARDS}, with ${AUTO_MIN_UNITS_PER_SHARD} units or more each); 1 when one worker is ` +
+              'alive. Methods without independent units (eigen, kfac, Hutch++, one product) run as one. The ' +
+              'result does not depend on it: dense columns are the same bytes, probes the same draws.',
+          ),
+      })
+      .strict()
+      .optional()
+      .describe('How the job is spread over the workers.'),
   })
   .strict()
   .refine((r) => (r.datasetId === undefined) !== (r.datasetIds === undefined), {

@@ -9,15 +9,12 @@
  * units draw their randomness from (seed, unit index) (`derivedRng`), never from a stream shared across units, so
  * the result does not depend on how many pieces there are either. The single run itself is `finish(run(0, units))`.
  */
+import type { PieceSpec } from '../../contract/job.js';
 import type { NdArray } from '../../contract/ndarray.js';
 import type { MethodName, MethodSpec } from '../../contract/request-schema.js';
 import type { Method, MethodContext, MethodOutput } from './method.js';
 
-/** The `index`-th of `count` shares of a job (0-based). */
-export interface PieceSpec {
-  index: number;
-  count: number;
-}
+export type { PieceSpec };
 
 /** How a request splits: `units` of one kind, computed `chunk` at a time. */
 export interface UnitPlan {

@@ -116,6 +116,14 @@ for (const [label, open] of implementations) {
       const nested = await store.openResult('job-1', 'kfac/0-dense/A.npy');
       assert.equal(text(await buffer(nested!.stream)), 'A');
       assert.equal(await store.openResult('job-1', 'missing.npy'), null);
+      // A split job's pieces go once combined; the other results stay.
+      await store.writeResult('job-1', 'pieces/0/rows.npy', bytes('r0'));
+      await store.writeResult('job-1', 'pieces/1/rows.npy', bytes('r1'));
+      await store.removeResultDir('job-1', 'pieces');
+      assert.equal(await store.openResult('job-1', 'pieces/0/rows.npy'), null);
+      assert.equal(await store.openResult('job-1', 'pieces/1/rows.npy'), null);
+      assert.equal(text(await buffer((await store.openResult('job-1', 'hessian.npy'))!.stream)), 'second');
+      await store.removeResultDir('job-1', 'pieces'); // nothing left: no error
       await store.removeResults('job-1');
       assert.equal(await store.openResult('job-1', 'hessian.npy'), null);
       assert.equal(await store.openResult('job-1', 'kfac/0-dense/A.npy'), null);

@@ -2,6 +2,8 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isEngineError } from '../../../contract/errors.js';
+import { resolveShards } from '../../../contract/sharding.js';
+import { listWorkers } from '../../../queue/worker-registry.js';
 import { IdempotencyConflictError, IdempotencyInFlightError } from '../../../queue/producer.js';
 import { badRequest, notFound, ProblemError } from '../../problem.js';
 import { commonProblems, idParamsSchema, pageOf, problemSchema } from '../../schemas/common.js';
@@ -112,7 +114,14 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         );
       }
       // The job is queued with the method as it will run (P-dependent defaults filled), checked once here.
-      const { method } = await checkJob(app, request.principal, body);
+      const { method, units } = await checkJob(app, request.principal, body);
+      const requested = body.execution?.shards ?? 'auto';
+      // Live worker slots, read only when they matter (an auto-split job whose method splits).
+      const slots =
+        requested === 'auto' && units !== null
+          ? (await listWorkers(svc.redis, svc.config.queuePrefix)).reduce((n, w) => n + w.concurrency, 0)
+          : 1;
+      const shards = resolveShards(requested, units, slots);
       let submitted;
       try {
         submitted = await svc.jobs.submit(
@@ -125,6 +134,7 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
             method,
             parameters: body.parameters,
             seed: body.seed,
+            execution: { shards, requested },
           },
           { owner: request.principal, idempotency: idemKey ? { key: idemKey } : undefined },
         );

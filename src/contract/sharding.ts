@@ -1,0 +1,58 @@
+/**
+ * How many pieces a job runs as (`execution.shards`), decided by the API before queuing from what it knows without
+ * the model's tensors: the method's independent units (columns, probes, vectors, SLQ runs) and the live workers.
+ * The engine has the last word: a route without independent units (the factor route of a Dense chain, the
+ * explicit Jacobian) runs whole in the first piece (`engine/methods/split.ts`).
+ */
+import type { NormalizedMethodSpec } from './request.js';
+
+/** Pieces one job may ask for. */
+export const MAX_SHARDS = 64;
+/** `auto` uses at most this many pieces, however many workers are alive. */
+export const MAX_AUTO_SHARDS = 16;
+/** `auto` gives each piece at least this many units (a block product carries up to 32 directions). */
+export const AUTO_MIN_UNITS_PER_SHARD = 32;
+
+/**
+ * The independent units of a request's method, or null when it never splits (eigen, kfac, Hutch++; a single
+ * product). Columns for dense results, exact diagonals and finite differences; probes for the Hutchinson
+ * estimators and SLQ; vectors for products and solves.
+ */
+export function splitUnits(method: NormalizedMethodSpec, numParams: number, vectors: number): number | null {
+  switch (method.name) {
+    case 'hessian':
+    case 'ggn':
+    case 'fisher':
+    case 'diagonal':
+    case 'finite_difference':
+      return numParams;
+    case 'trace':
+      return method.estimator === 'exact'
+        ? numParams
+        : method.estimator === 'hutchinson'
+          ? method.probes
+          : null;
+    case 'diagonal_estimate':
+    case 'density':
+      return method.probes;
+    case 'hvp':
+    case 'ggnvp':
+    case 'fvp':
+    case 'inverse_hvp':
+      return vectors > 1 ? vectors : null;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The pieces a job runs as: 1 when its method does not split; otherwise the request's number (at most one per
+ * unit), or for `auto` about one per live worker slot, at most {@link MAX_AUTO_SHARDS} and with at least
+ * {@link AUTO_MIN_UNITS_PER_SHARD} units each (1 when only one slot is alive).
+ */
+export function resolveShards(requested: number | 'auto', units: number | null, workerSlots: number): number {
+  if (units === null || units < 2) return 1;
+  if (requested !== 'auto') return Math.max(1, Math.min(requested, units));
+  const byUnits = Math.floor(units / AUTO_MIN_UNITS_PER_SHARD);
+  return Math.max(1, Math.min(workerSlots, MAX_AUTO_SHARDS, byUnits));
+}
