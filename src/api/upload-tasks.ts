@@ -24,7 +24,7 @@ import type { NdArray } from '../contract/ndarray.js';
 import { arrayLabel, isNamed, type ArrayGroup } from '../contract/data/array-group.js';
 import { validateRequest, type NormalizedMethodSpec } from '../contract/request.js';
 import type { LossSpecInput, MethodSpecInput, ParameterSelection } from '../contract/request-schema.js';
-import { splitUnits } from '../contract/sharding.js';
+import { splitsByDataset, splitUnits } from '../contract/sharding.js';
 import { inspectModel, type ModelSummary } from '../contract/inspect-model.js';
 import { manifestShardPaths, missingShard } from '../contract/model/weights-manifest.js';
 import { looksLikeOnnx } from '../contract/onnx/onnx-proto.js';
@@ -121,6 +121,10 @@ export interface CheckedJob {
   method: NormalizedMethodSpec;
   /** Independent units of its method (`splitUnits`), null when it never splits. */
   units: number | null;
+  /** Whether its pieces may take disjoint datasets (`splitsByDataset`). */
+  byDataset: boolean;
+  /** Examples in each dataset, in order. */
+  examples: number[];
 }
 
 export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | CheckedJob;
@@ -406,7 +410,7 @@ function storeFor(spec: StorageSpec): ArtifactStore {
 
 async function checkJob(storage: StorageSpec, job: JobCheck, maxDenseBytes: number): Promise<CheckedJob> {
   const store = storeFor(storage);
-  const { inputs, targets } = await loadDatasets(store, job.datasetIds);
+  const { inputs, targets, examples } = await loadDatasets(store, job.datasetIds);
   const { method, numParams, vectors } = validateRequest(
     {
       model: await loadModelArtifacts(store, job.modelId),
@@ -420,7 +424,12 @@ async function checkJob(storage: StorageSpec, job: JobCheck, maxDenseBytes: numb
     },
     { maxDenseBytes },
   );
-  return { method, units: splitUnits(method, numParams, vectors) };
+  return {
+    method,
+    units: splitUnits(method, numParams, vectors),
+    byDataset: splitsByDataset(method),
+    examples,
+  };
 }
 
 async function run(task: UploadTask): Promise<TaskResult> {

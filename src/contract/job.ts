@@ -11,7 +11,7 @@ export interface QueuedJob {
   jobId: string;
   method: string;
   /** A piece of a split job (a child of the job's flow): which share of the work it computes. */
-  piece?: PieceSpec;
+  piece?: PieceTask;
   /** The parent of a split job: how many pieces it combines. */
   shards?: number;
 }
@@ -22,9 +22,17 @@ export interface PieceSpec {
   count: number;
 }
 
+/**
+ * One piece of a split job: share `index` of `count` of the method's units, over the examples of dataset group
+ * `data.index` of `data.count` (all of the job's datasets without `data`).
+ */
+export interface PieceTask extends PieceSpec {
+  data?: PieceSpec;
+}
+
 /** What a compute child is asked to do with a job: all of it, one piece, or combine the pieces. */
 export type ComputeTask =
-  { kind: 'whole' } | { kind: 'piece'; piece: PieceSpec } | { kind: 'combine'; pieces: PieceReport[] };
+  { kind: 'whole' } | { kind: 'piece'; piece: PieceTask } | { kind: 'combine'; pieces: PieceReport[] };
 
 /** A piece's outcome, as its BullMQ job returns it (small: its arrays are files under `pieces/<index>/`). */
 export type PieceReport =
@@ -40,6 +48,8 @@ export type PieceReport =
       values: Record<string, unknown>;
       /** Its arrays: the partial result's key and the result file holding it. */
       files: Array<{ array: string; name: string }>;
+      /** A piece over one group of the datasets: which, its examples, and its weight in the sum over groups. */
+      data?: { index: number; count: number; examples: number; weight: number };
     }
   /** The request runs whole (its route has no independent units): piece 0 computed the job's result. */
   | { kind: 'whole'; index: number; outcome: JobOutcome }
@@ -61,8 +71,13 @@ export interface JobData {
   method: MethodSpec;
   parameters?: ParameterSelection;
   seed?: number;
-  /** How the job runs: `shards` > 1 makes it a flow of that many pieces, resolved at submit from `requested`. */
-  execution?: { shards: number; requested?: number | 'auto' };
+  /**
+   * How the job runs: `shards` > 1 makes it a flow of that many pieces, resolved at submit from `requested`;
+   * `dataGroups` > 1 spreads the datasets over that many groups of pieces (shards = dataGroups × unit pieces).
+   */
+  execution?: { shards: number; requested?: number | 'auto'; dataGroups?: number };
+  /** Examples in each dataset, in order (recorded at submit; the weights of dataset groups). */
+  examples?: number[];
 }
 
 /** One result file of a job (or of `hessian compute`): what the job view and the CLI's result.json list. */
@@ -159,3 +174,10 @@ export const jobViewSchema = z
 
 /** A job as the API shows it: one definition, the zod schema, for the type, the validation and the OpenAPI. */
 export type JobView = z.output<typeof jobViewSchema>;
+
+/** The datasets of group `group.index` of `group.count`: a contiguous run, as even as the datasets allow. */
+export function datasetGroup<T>(datasets: readonly T[], group: PieceSpec): T[] {
+  const first = Math.floor((group.index * datasets.length) / group.count);
+  const last = Math.floor(((group.index + 1) * datasets.length) / group.count);
+  return datasets.slice(first, last);
+}

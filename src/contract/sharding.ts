@@ -56,3 +56,43 @@ export function resolveShards(requested: number | 'auto', units: number | null, 
   const byUnits = Math.floor(units / AUTO_MIN_UNITS_PER_SHARD);
   return Math.max(1, Math.min(workerSlots, MAX_AUTO_SHARDS, byUnits));
 }
+
+/**
+ * Whether a method's pieces over disjoint groups of examples add up to its pieces over all of them (the engine's
+ * `SplitMethod.additive`): dense columns, exact diagonals, exact and Hutchinson traces, products. Not the
+ * Monte-Carlo Fisher (one stream of sampled targets over the batch), nor Lanczos, CG, SLQ, finite differences or
+ * running statistics. A route without units (the factor route) then runs whole on every dataset.
+ */
+export function splitsByDataset(method: NormalizedMethodSpec): boolean {
+  const m = method as { name: string; curvature?: string; fisherType?: string; estimator?: string };
+  const curvature = m.name === 'fisher' || m.name === 'fvp' ? 'fisher' : (m.curvature ?? 'hessian');
+  if (curvature === 'fisher' && m.fisherType !== 'empirical') return false;
+  switch (m.name) {
+    case 'hessian':
+    case 'ggn':
+    case 'fisher':
+    case 'diagonal':
+    case 'hvp':
+    case 'ggnvp':
+    case 'fvp':
+      return true;
+    case 'trace':
+      return m.estimator === 'exact' || m.estimator === 'hutchinson';
+    default:
+      return false;
+  }
+}
+
+/**
+ * Dataset groups and unit pieces of a job of `shards` pieces over `datasets` datasets: as many groups as datasets
+ * allow (at most `shards`), the rest of the shards splitting units within each group; shards = groups × pieces.
+ */
+export function dataGroupsOf(
+  shards: number,
+  datasets: number,
+  byDataset: boolean,
+): { groups: number; shards: number } {
+  if (!byDataset || datasets < 2 || shards < 2) return { groups: 1, shards };
+  const groups = Math.min(datasets, shards);
+  return { groups, shards: groups * Math.floor(shards / groups) };
+}

@@ -2,16 +2,16 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendChoice, type BackendInfo } from './backend.js';
 import { createRng } from './estimators/rng.js';
 import type { LinearOperator } from './estimators/linear-operator.js';
-import { density } from './methods/density.js';
-import { diagonalEstimate } from './methods/diagonal-estimate.js';
-import { diagonal } from './methods/diagonal.js';
+import { density, densitySplit } from './methods/density.js';
+import { diagonalEstimate, diagonalEstimateSplit } from './methods/diagonal-estimate.js';
+import { diagonal, diagonalSplit } from './methods/diagonal.js';
 import { eigen } from './methods/eigen.js';
-import { finiteDifference } from './methods/finite-difference.js';
+import { finiteDifference, finiteDifferenceSplit } from './methods/finite-difference.js';
 import { ggn, ggnSplit } from './methods/ggn.js';
 import { hessian, hessianSplit } from './methods/hessian.js';
 import { fisher, fisherSplit } from './methods/fisher.js';
-import { fvp, ggnvp, hvp } from './methods/hvp.js';
-import { inverseHvp } from './methods/inverse-hvp.js';
+import { fvp, fvpSplit, ggnvp, ggnvpSplit, hvp, hvpSplit } from './methods/hvp.js';
+import { inverseHvp, inverseHvpSplit } from './methods/inverse-hvp.js';
 import { kfac } from './methods/kfac.js';
 import { trace, traceSplit } from './methods/trace.js';
 import type { Curvature, Method, MethodContext, MethodOutput } from './methods/method.js';
@@ -80,6 +80,14 @@ const SPLITS: SplitRegistry = {
   ggn: ggnSplit,
   fisher: fisherSplit,
   trace: traceSplit,
+  diagonal: diagonalSplit,
+  diagonal_estimate: diagonalEstimateSplit,
+  finite_difference: finiteDifferenceSplit,
+  hvp: hvpSplit,
+  ggnvp: ggnvpSplit,
+  fvp: fvpSplit,
+  inverse_hvp: inverseHvpSplit,
+  density: densitySplit,
 };
 
 /** Whether a method can split into pieces for some request (the API's guess before the model is loaded). */
@@ -98,8 +106,11 @@ export type PieceOutcome =
   | { kind: 'partial'; plan: UnitPlan; partial: PartialResult; seconds: number }
   /** The request does not split (its plan is null): piece 0 computed the whole result, the others nothing. */
   | { kind: 'whole'; result: ComputeResult }
-  /** Nothing to compute: a later piece of a request that runs whole, or a piece with no whole chunk. */
-  | { kind: 'empty'; plan: UnitPlan | null };
+  /**
+   * Nothing to compute: a later piece of a request that runs whole, or a piece with no whole chunk. `runsWhole`:
+   * a piece over some of the examples (`additiveOnly`) of a request that cannot add over examples.
+   */
+  | { kind: 'empty'; plan: UnitPlan | null; runsWhole?: boolean };
 
 interface Session {
   ctx: MethodContext;
@@ -222,19 +233,25 @@ export async function compute(
 
 /**
  * Computes piece `piece.index` of `piece.count` of a request: the units `pieceRange` gives it, as a partial result
- * for `compute(req, {parts})`. A request whose method or route does not split runs whole in piece 0.
+ * for `compute(req, {parts})`. A request whose method or route does not split runs whole in piece 0. With
+ * `additiveOnly` (the request holds one group of a job's examples), a request whose pieces do not add up over
+ * examples computes nothing and says so (`runsWhole`): the job's first piece then runs it on every example.
  * @throws EngineError as `compute` does.
  */
 export async function computePiece(
   req: ComputeRequest,
   piece: PieceSpec,
-  opts: EngineComputeOptions = {},
+  opts: EngineComputeOptions & { additiveOnly?: boolean } = {},
 ): Promise<PieceOutcome> {
   const started = performance.now();
   return withSession(req, opts, async (session): Promise<PieceOutcome> => {
     const { ctx, prepared } = session;
     const split = SPLITS[prepared.method.name];
     const plan = split?.plan(ctx, prepared.method) ?? null;
+    // A piece over some of the examples is only of use when the pieces add up over examples.
+    if (opts.additiveOnly && !(plan && split?.additive?.(ctx, prepared.method))) {
+      return { kind: 'empty', plan, runsWhole: true };
+    }
     if (!split || !plan) {
       if (piece.index !== 0) return { kind: 'empty', plan: null };
       const methodStarted = performance.now();

@@ -7,7 +7,13 @@
 import type { Config } from '../config/env.js';
 import { isEngineError } from '../contract/errors.js';
 import { buffer } from 'node:stream/consumers';
-import { compute, computePiece, type ComputeResult, type PartialResult } from '../engine/index.js';
+import {
+  compute,
+  computePiece,
+  type ComputeResult,
+  type PartialResult,
+  type PieceOutcome,
+} from '../engine/index.js';
 import { encodeNpy, parseNpy } from '../contract/data/npy.js';
 import type { NdArray } from '../contract/ndarray.js';
 import { notFound, type ArtifactStore } from '../storage/artifact-store.js';
@@ -17,6 +23,7 @@ import { writeArtifacts, type ArtifactInfo } from '../storage/result-artifacts.j
 import type { ChildFailure } from './child-protocol.js';
 import { injectFault } from './fault-injection.js';
 import {
+  datasetGroup,
   PIECES_DIR,
   type ComputeTask,
   type JobData,
@@ -62,6 +69,72 @@ function outcomeOf(result: ComputeResult, artifacts: ArtifactInfo[]): JobOutcome
   };
 }
 
+/**
+ * The loss of one group of a job's datasets as its share of the job's loss: its examples' mean (or sum) weighted
+ * by its share of the examples (1 for a sum), so the groups' results add up to the job's. The l2 term belongs to
+ * the job once: the first group carries it, divided by its weight.
+ */
+export function groupShare(
+  loss: JobData['loss'],
+  examples: readonly number[],
+  group: { index: number; count: number },
+): { loss: JobData['loss']; examples: number; weight: number } {
+  const mine = datasetGroup(examples, group).reduce((a, b) => a + b, 0);
+  const total = examples.reduce((a, b) => a + b, 0);
+  const weight = loss.reduction === 'sum' ? 1 : mine / total;
+  const l2 = loss.l2 ?? 0;
+  return { loss: { ...loss, l2: group.index === 0 && l2 > 0 ? l2 / weight : 0 }, examples: mine, weight };
+}
+
+/**
+ * The pieces' partial results, read back, in unit order: the pieces of one unit range over several dataset groups
+ * summed with their weights (in group order, in float64, stored back in the pieces' dtype).
+ */
+export async function combineGroups(
+  pieces: readonly PieceReport[],
+  read: (name: string) => Promise<Uint8Array>,
+): Promise<PartialResult[]> {
+  const byRange = new Map<string, Extract<PieceReport, { kind: 'partial' }>[]>();
+  for (const p of pieces) {
+    if (p.kind !== 'partial') continue;
+    const key = `${p.start}:${p.end}`;
+    byRange.set(key, [...(byRange.get(key) ?? []), p]);
+  }
+  const parts: PartialResult[] = [];
+  for (const members of byRange.values()) {
+    members.sort((a, b) => (a.data?.index ?? 0) - (b.data?.index ?? 0));
+    const arrays: PartialResult['arrays'] = {};
+    const sums = new Map<string, { dtype: string; shape: number[]; data: Float64Array }>();
+    for (const member of members) {
+      const weight = member.data?.weight ?? 1;
+      for (const f of member.files) {
+        const array = parseNpy(await read(f.name), f.name);
+        if (members.length === 1) {
+          arrays[f.array] = array;
+          continue;
+        }
+        let sum = sums.get(f.array);
+        if (!sum)
+          sums.set(
+            f.array,
+            (sum = { dtype: array.dtype, shape: array.shape, data: new Float64Array(array.data.length) }),
+          );
+        const src = array.data as Float32Array | Float64Array;
+        for (let i = 0; i < sum.data.length; i++) sum.data[i] += weight * src[i];
+      }
+    }
+    for (const [name, sum] of sums) {
+      arrays[name] =
+        sum.dtype === 'float32'
+          ? { dtype: 'float32', shape: sum.shape, data: Float32Array.from(sum.data) }
+          : { dtype: 'float64', shape: sum.shape, data: sum.data };
+    }
+    const [first] = members;
+    parts.push({ start: first.start, end: first.end, values: first.values, arrays });
+  }
+  return parts;
+}
+
 export function createJobRunner(config: Readonly<Config>): JobRunner {
   const store = createArtifactStore(config.storage);
   const writeAll = (jobId: string, arrays: ComputeResult['arrays'], seed: number | undefined) =>
@@ -88,25 +161,49 @@ export function createJobRunner(config: Readonly<Config>): JobRunner {
       };
 
       const model = await loadModelArtifacts(store, data.modelId);
-      const { inputs, targets } = await loadDatasets(store, data.datasetIds ?? [data.datasetId]);
+      const datasetIds = data.datasetIds ?? [data.datasetId];
       const vectors: NdArray | undefined = data.vectorsId
         ? await loadArray(store, data.vectorsId)
         : undefined;
-      const request = {
-        model,
-        inputs,
-        targets,
-        loss: data.loss,
-        method: data.method,
-        parameters: data.parameters,
-        vectors,
-        seed: data.seed,
+      /** The request over the given datasets (all of the job's by default) and loss. */
+      const requestFor = async (ids = datasetIds, loss = data.loss) => {
+        const { inputs, targets } = await loadDatasets(store, ids);
+        return {
+          model,
+          inputs,
+          targets,
+          loss,
+          method: data.method,
+          parameters: data.parameters,
+          vectors,
+          seed: data.seed,
+        };
       };
       const options = { onProgress, signal, maxDenseBytes: config.maxDenseBytes, backend: config.backend };
 
       if (task.kind === 'piece') {
-        const { index } = task.piece;
-        const out = await computePiece(request, task.piece, options);
+        const { data: group, ...unitPiece } = task.piece;
+        const index = unitPiece.index + (group ? group.index * unitPiece.count : 0);
+        let weighted: { index: number; count: number; examples: number; weight: number } | undefined;
+        let out: PieceOutcome;
+        if (group) {
+          // The examples of one group of datasets, with the loss as that group's share of the job's loss.
+          const examples = data.examples ?? (await loadDatasets(store, datasetIds)).examples;
+          const share = groupShare(data.loss, examples, group);
+          weighted = { ...group, examples: share.examples, weight: share.weight };
+          out = await computePiece(await requestFor(datasetGroup(datasetIds, group), share.loss), unitPiece, {
+            ...options,
+            additiveOnly: true,
+          });
+          if (out.kind === 'empty' && out.runsWhole) {
+            // The request does not add over examples: the job's first piece runs it on every dataset.
+            if (index !== 0) return { kind: 'empty', index };
+            weighted = undefined;
+            out = await computePiece(await requestFor(), { index: 0, count: 1 }, options);
+          }
+        } else {
+          out = await computePiece(await requestFor(), unitPiece, options);
+        }
         if (out.kind === 'empty') return { kind: 'empty', index };
         if (out.kind === 'whole') {
           return {
@@ -132,25 +229,19 @@ export function createJobRunner(config: Readonly<Config>): JobRunner {
           seconds: out.seconds,
           values: out.partial.values,
           files,
+          ...(weighted && { data: weighted }),
         };
       }
 
       if (task.kind === 'combine') {
-        const partials = task.pieces.filter((p) => p.kind === 'partial');
-        const parts: PartialResult[] = [];
-        for (const p of partials) {
-          const arrays: PartialResult['arrays'] = {};
-          for (const f of p.files)
-            arrays[f.array] = parseNpy(await readResult(store, data.jobId, f.name), f.name);
-          parts.push({ start: p.start, end: p.end, values: p.values, arrays });
-        }
-        const result = await compute(request, { ...options, parts });
+        const parts = await combineGroups(task.pieces, (name) => readResult(store, data.jobId, name));
+        const result = await compute(await requestFor(), { ...options, parts });
         const outcome = outcomeOf(result, await writeAll(data.jobId, result.arrays, data.seed));
         await store.removeResultDir(data.jobId, PIECES_DIR);
         return outcome;
       }
 
-      const result = await compute(request, options);
+      const result = await compute(await requestFor(), options);
       return outcomeOf(result, await writeAll(data.jobId, result.arrays, data.seed));
     },
   };

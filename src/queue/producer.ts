@@ -160,6 +160,8 @@ export class JobProducer {
         removeOnFail: { age: this.config.resultTtlSeconds },
       };
       const shards = record.data.execution?.shards ?? 1;
+      const groups = record.data.execution?.dataGroups ?? 1;
+      const perGroup = shards / groups;
       if (shards > 1) {
         // A flow: the pieces as children, each retried alone; one that fails for good fails the parent, which
         // BullMQ runs (to combine) only once every piece has succeeded.
@@ -171,7 +173,14 @@ export class JobProducer {
           children: Array.from({ length: shards }, (_, index) => ({
             name: `${queued.method}:piece`,
             queueName: QUEUE_NAME,
-            data: { ...queued, piece: { index, count: shards } },
+            data: {
+              ...queued,
+              piece: {
+                index: index % perGroup,
+                count: perGroup,
+                ...(groups > 1 && { data: { index: Math.floor(index / perGroup), count: groups } }),
+              },
+            },
             opts: { jobId: pieceJobId(record.id, index), ...opts, failParentOnFailure: true },
           })),
         });

@@ -22,11 +22,12 @@ import { createWorkerRedis } from './redis.js';
 import type { WorkerLoad } from './worker-registry.js';
 
 /**
- * A split job's outcome with how it ran: its pieces' units and compute seconds (each piece's own, in parallel on
- * as many workers as took them), in `summary.execution`.
+ * A split job's outcome with how it ran: its pieces' units, dataset groups (examples and weight) and compute
+ * seconds (each piece's own, in parallel on as many workers as took them), in `summary.execution`.
  */
 function withExecution(outcome: JobOutcome, reports: readonly PieceReport[]): JobOutcome {
   const partials = reports.filter((r) => r.kind === 'partial');
+  const groups = partials.find((p) => p.data)?.data?.count;
   return {
     ...outcome,
     summary: {
@@ -37,11 +38,13 @@ function withExecution(outcome: JobOutcome, reports: readonly PieceReport[]): Jo
           ? {
               unit: partials[0].unit,
               units: partials[0].units,
+              ...(groups && { dataGroups: groups }),
               pieces: partials.map((p) => ({
                 index: p.index,
                 start: p.start,
                 end: p.end,
                 seconds: p.seconds,
+                ...(p.data && { datasets: p.data.index, examples: p.data.examples, weight: p.data.weight }),
               })),
             }
           : {

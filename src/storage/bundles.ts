@@ -4,7 +4,7 @@
  * is in the bundle itself).
  */
 import { parseNpy } from '../contract/data/npy.js';
-import type { ArrayGroup } from '../contract/data/array-group.js';
+import { isNamed, type ArrayGroup } from '../contract/data/array-group.js';
 import { concatBatches } from '../contract/data/concat.js';
 import type { NdArray } from '../contract/ndarray.js';
 import { manifestShardPaths } from '../contract/model/weights-manifest.js';
@@ -79,10 +79,13 @@ export async function loadDataset(
 export async function loadDatasets(
   store: ArtifactStore,
   datasetIds: readonly string[],
-): Promise<{ inputs: ArrayGroup; targets: ArrayGroup }> {
+): Promise<{ inputs: ArrayGroup; targets: ArrayGroup; examples: number[] }> {
   const batches = [];
   for (const id of datasetIds) batches.push(await loadDataset(store, id));
-  return concatBatches(batches, datasetIds);
+  const examples = batches.map(
+    (b) => (isNamed(b.inputs) ? [...b.inputs.values()][0] : b.inputs).shape[0] ?? 0,
+  );
+  return { ...concatBatches(batches, datasetIds), examples };
 }
 
 export async function loadArray(store: ArtifactStore, arrayId: string): Promise<NdArray> {

@@ -7,32 +7,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { encodeNpy, parseNpy } from '../../src/contract/data/npy.js';
-import type { NdArray } from '../../src/contract/ndarray.js';
+import { parseNpy } from '../../src/contract/data/npy.js';
 import { GOLDEN_DIR, relativeError } from '../helpers/golden.js';
-import { Client, uploadGolden } from './helpers/client.js';
+import { Client, rows, uploadBatch, uploadGolden } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
 const CASE = 'mlp_tanh_cce_fused';
-
-/** Examples [from, to) of an array (first axis). */
-function rows(a: NdArray, from: number, to: number): NdArray {
-  const per = a.data.length / a.shape[0];
-  return {
-    dtype: a.dtype,
-    shape: [to - from, ...a.shape.slice(1)],
-    data: a.data.slice(from * per, to * per),
-  } as NdArray;
-}
-
-async function uploadBatch(client: Client, inputs: NdArray, targets: NdArray): Promise<string> {
-  const form = new FormData();
-  form.append('inputs', new Blob([Buffer.from(encodeNpy(inputs))]), 'inputs.npy');
-  form.append('targets', new Blob([Buffer.from(encodeNpy(targets))]), 'targets.npy');
-  const r = await client.post('/v1/datasets', form);
-  assert.ok(r.status < 300, JSON.stringify(r.body));
-  return r.body.id;
-}
 
 describe('several datasets as one batch (datasetIds)', () => {
   let stack: Stack;

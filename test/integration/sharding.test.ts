@@ -7,6 +7,9 @@
  * - A worker killed while it holds a piece loses only that piece: another worker recomputes it, and the result is
  *   still the 1-shard result's bytes.
  * - Cancelling the parent stops every piece: none is left running or queued.
+ * - Datasets spread over the pieces (each loads only its group) give the result of their concatenation to float32
+ *   rounding (1e-5 relative: a weighted sum of three float32 results), l2 term included; a route that does not add
+ *   over examples (the factor route) runs whole in the first piece.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadGoldenCase, relativeError } from '../helpers/golden.js';
 import { startS3Server, type S3Server } from '../helpers/s3-server.js';
-import { Client, uploadGolden } from './helpers/client.js';
+import { Client, uploadGolden, uploadGoldenSplit } from './helpers/client.js';
 import { startStack, type Stack } from './helpers/stack.js';
 
 /** P = 195 by HVP columns (a CNN: no factor route), 32 columns per block product: 7 blocks, 4 pieces. */
@@ -129,6 +132,53 @@ describe('split jobs over two workers and S3 storage', () => {
     const eigen = await client.runJob(job({ name: 'eigen', k: 1 }, 4));
     assert.equal(eigen.shards, undefined);
     assert.deepEqual(eigen.request.execution, { shards: 1, requested: 4 });
+  });
+
+  it('datasets spread over the pieces give the result of their concatenation', async () => {
+    // The batch cut into three datasets (1, 1 and 2 examples); l2 > 0, which the first group carries once.
+    const parts = await uploadGoldenSplit(client, CASE, [1, 2]);
+    const loss = { ...ids.loss, l2: 0.01 };
+    const whole = await client.runJob({ ...job({ name: 'hessian' }, 1), loss });
+    const spread = await client.runJob({
+      ...job({ name: 'hessian' }, 4),
+      datasetId: undefined,
+      datasetIds: parts,
+      loss,
+    });
+    assert.deepEqual(spread.request.execution, { shards: 3, requested: 4, dataGroups: 3 });
+    assert.equal(spread.shards.succeeded, 3);
+    assert.deepEqual(
+      spread.result.summary.execution.pieces.map((p: { examples: number }) => p.examples),
+      [1, 1, 2],
+      'each piece took its group of datasets',
+    );
+    const a = await client.download(whole.result.artifacts[0].href);
+    const b = await client.download(spread.result.artifacts[0].href);
+    const err = relativeError(b.data as Float32Array, a.data as Float32Array);
+    assert.ok(err <= 1e-5, `relative difference ${err}`);
+    assert.equal(spread.result.summary.verification.passed, true);
+
+    const method = { name: 'trace', estimator: 'hutchinson', probes: 64 };
+    const t1 = await client.runJob({ ...job(method, 1, 5), loss });
+    const t2 = await client.runJob({ ...job(method, 6, 5), datasetId: undefined, datasetIds: parts, loss });
+    assert.deepEqual(t2.request.execution, { shards: 6, requested: 6, dataGroups: 3 });
+    const rel =
+      Math.abs(t2.result.summary.trace - t1.result.summary.trace) / Math.abs(t1.result.summary.trace);
+    assert.ok(rel <= 1e-5, `trace ${t2.result.summary.trace} vs ${t1.result.summary.trace}`);
+  });
+
+  it('a route that does not add over examples runs whole on every dataset', async () => {
+    // A Dense chain: the Hessian by the backpropagated factor, which has no columns to split.
+    const mlp = await uploadGolden(client, 'mlp_tanh_cce_fused');
+    const halves = await uploadGoldenSplit(client, 'mlp_tanh_cce_fused', [4]);
+    const body = { modelId: mlp.modelId, loss: mlp.loss, method: { name: 'hessian' } };
+    const whole = await client.runJob({ ...body, datasetId: mlp.datasetId, execution: { shards: 1 } });
+    const spread = await client.runJob({ ...body, datasetIds: halves, execution: { shards: 2 } });
+    assert.equal(spread.request.execution.dataGroups, 2);
+    assert.match(spread.result.summary.execution.note, /does not split/);
+    const a = await client.download(whole.result.artifacts[0].href);
+    const b = await client.download(spread.result.artifacts[0].href);
+    assert.ok(relativeError(b.data as Float32Array, a.data as Float32Array) <= 1e-6);
   });
 
   it('a worker killed while it holds a piece loses only that piece', async () => {

@@ -55,6 +55,15 @@ export const jobRequestSchema = z
               'alive. Methods without independent units (eigen, kfac, Hutch++, one product) run as one. The ' +
               'result does not depend on it: dense columns are the same bytes, probes the same draws.',
           ),
+        byDataset: z
+          .boolean()
+          .default(true)
+          .describe(
+            'With several datasets: give the pieces disjoint groups of datasets (each worker loads only its ' +
+              'group; the results are their example-weighted sum), for the methods whose results add over ' +
+              'examples (dense columns, exact diagonal, exact/Hutchinson trace, products; not the Monte-Carlo ' +
+              'Fisher). false: every piece loads every dataset.',
+          ),
       })
       .strict()
       .optional()

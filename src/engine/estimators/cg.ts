@@ -10,7 +10,13 @@
  * indefinite, and a silent wrong "inverse" is worse than none.
  */
 import { defaultCgIterations } from '../../contract/defaults.js';
-import { applyOperator, shiftedOperator, type LinearOperator } from './linear-operator.js';
+import {
+  applyOperator,
+  batchedOperator,
+  blockSizeOf,
+  shiftedOperator,
+  type LinearOperator,
+} from './linear-operator.js';
 import { axpy, dot, norm } from './dense-linalg.js';
 import { checkInteger, checkPositive, checkVector } from './options.js';
 
@@ -123,4 +129,28 @@ export async function conjugateGradient(
     result.message = `CG reached maxIter = ${maxIter} with ‖r‖/‖b‖ = ${(recursiveResidualNorm / bNorm).toPrecision(3)} > tol = ${tol}.`;
   }
   return result;
+}
+
+/**
+ * Solves (A + δI)xᵢ = bᵢ for each right-hand side bᵢ by {@link conjugateGradient}, in groups of the operator's block
+ * size counted from the first: the solves of a group run side by side, their products gathered into block products
+ * at each step (`batchedOperator`), and the groups one after another. A solve's iterates depend only on its group (a
+ * block product's bits may depend on the directions it carries together), so solving any run of whole groups gives
+ * the results a run over all of them gives, bit for bit.
+ *
+ * @throws as {@link conjugateGradient} does, for the first solve that throws.
+ */
+export async function conjugateGradientGroups(
+  op: LinearOperator,
+  bs: readonly Float64Array[],
+  options: CgOptions = {},
+): Promise<CgResult[]> {
+  const group = blockSizeOf(op);
+  const results: CgResult[] = [];
+  for (let start = 0; start < bs.length; start += group) {
+    const batched = batchedOperator(op);
+    const solves = bs.slice(start, start + group).map((b) => conjugateGradient(batched, b, options));
+    results.push(...(await Promise.all(solves)));
+  }
+  return results;
 }

@@ -73,7 +73,87 @@ export async function hutchinsonSamples(
 }
 
 /**
- * Estimates diag(A) as the mean of v ⊙ Av over Rademacher probes v.
+ * Per-entry moments of a run of probes' values v ⊙ Av: their count, mean and sum of squared deviations from the
+ * mean (M2), in float64.
+ */
+export interface DiagonalMoments {
+  count: number;
+  mean: Float64Array;
+  m2: Float64Array;
+}
+
+/** The moments of no probes, for entries of size n: what {@link mergeMoments} folds chunks into. */
+export function emptyMoments(n: number): DiagonalMoments {
+  return { count: 0, mean: new Float64Array(n), m2: new Float64Array(n) };
+}
+
+/**
+ * The moments of probes [start, end) of v ⊙ Av, chunk by chunk: one chunk per block product of the operator's block
+ * size counted from `start`, reduced by Welford's update in probe order. Probe j is `draw(j)` (called in order);
+ * `onChunk` gets each chunk's moments, in order. A chunk's moments depend only on its probes, so a run over any
+ * range of whole chunks reproduces the chunks a full run computes.
+ */
+export async function hutchinsonDiagonalChunks(
+  op: LinearOperator,
+  range: { start: number; end: number },
+  draw: (index: number) => Float64Array,
+  onChunk: (moments: DiagonalMoments) => void | Promise<void>,
+): Promise<void> {
+  const n = op.size;
+  const chunk = blockSizeOf(op);
+  for (let start = range.start; start < range.end; start += chunk) {
+    const vs = Array.from({ length: Math.min(chunk, range.end - start) }, (_, j) => draw(start + j));
+    const avs = await applyBlock(op, vs);
+    const { mean, m2 } = emptyMoments(n);
+    vs.forEach((v, j) => {
+      const p = j + 1;
+      const av = avs[j];
+      for (let i = 0; i < n; i++) {
+        const x = v[i] * av[i];
+        const delta = x - mean[i];
+        mean[i] += delta / p;
+        m2[i] += delta * (x - mean[i]);
+      }
+    });
+    await onChunk({ count: vs.length, mean, m2 });
+  }
+}
+
+/**
+ * Folds the moments of `next` into `total` in place: those of both runs together, by the pairwise update of Chan,
+ * Golub & LeVeque (1979). Folding chunks in a fixed order gives the same bits however they were computed.
+ */
+export function mergeMoments(total: DiagonalMoments, next: DiagonalMoments): void {
+  if (next.count === 0) return;
+  if (total.count === 0) {
+    total.mean.set(next.mean);
+    total.m2.set(next.m2);
+    total.count = next.count;
+    return;
+  }
+  const count = total.count + next.count;
+  const weight = next.count / count;
+  const cross = (total.count * next.count) / count;
+  for (let i = 0; i < total.mean.length; i++) {
+    const delta = next.mean[i] - total.mean[i];
+    total.mean[i] += delta * weight;
+    total.m2[i] += next.m2[i] + delta * delta * cross;
+  }
+  total.count = count;
+}
+
+/** The estimate from the moments of every probe: their mean, and its standard error √(M2 / (N − 1) / N). */
+export function diagonalFromMoments(moments: DiagonalMoments): DiagonalEstimate {
+  const probes = moments.count;
+  const standardError = moments.m2.map((s) =>
+    probes > 1 ? Math.sqrt(s / (probes - 1) / probes) : Number.NaN,
+  );
+  return { diagonal: moments.mean, standardError, probes };
+}
+
+/**
+ * Estimates diag(A) as the mean of v ⊙ Av over Rademacher probes v, drawn in order from `rng`: the moments of each
+ * chunk of probes ({@link hutchinsonDiagonalChunks}) merged in chunk order, one pass, no per-probe storage.
  *
  * @throws EngineError('invalid_method') when probes < 1.
  */
@@ -83,27 +163,14 @@ export async function hutchinsonDiagonal(
 ): Promise<DiagonalEstimate> {
   const probes = checkInteger('probes', options.probes, 1);
   const rng = options.rng ?? createRng(0);
-  const n = op.size;
-  // Welford's running mean and sum of squared deviations, per entry: one pass, no per-probe storage.
-  const mean = new Float64Array(n);
-  const m2 = new Float64Array(n);
-  const chunk = blockSizeOf(op);
-  for (let start = 0; start < probes; start += chunk) {
-    const vs = Array.from({ length: Math.min(chunk, probes - start) }, () => rng.rademacherVector(n));
-    const avs = await applyBlock(op, vs);
-    vs.forEach((v, j) => {
-      const p = start + j + 1;
-      const av = avs[j];
-      for (let i = 0; i < n; i++) {
-        const x = v[i] * av[i];
-        const delta = x - mean[i];
-        mean[i] += delta / p;
-        m2[i] += delta * (x - mean[i]);
-      }
-    });
-  }
-  const standardError = m2.map((s) => (probes > 1 ? Math.sqrt(s / (probes - 1) / probes) : Number.NaN));
-  return { diagonal: mean, standardError, probes };
+  const total = emptyMoments(op.size);
+  await hutchinsonDiagonalChunks(
+    op,
+    { start: 0, end: probes },
+    () => rng.rademacherVector(op.size),
+    (chunk) => mergeMoments(total, chunk),
+  );
+  return diagonalFromMoments(total);
 }
 
 /** Sample mean and its standard error s/√N (NaN for N = 1). */

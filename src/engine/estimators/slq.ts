@@ -14,13 +14,13 @@
  * quadrature is already exact, so that probe stops early.
  */
 import { batchedOperator, blockSizeOf, type LinearOperator } from './linear-operator.js';
-
-/** Memory for the Lanczos bases of the SLQ runs that go side by side. */
-const SLQ_WAVE_BYTES = 256 * 2 ** 20;
 import { tridiagonalEigenRows } from './dense-linalg.js';
 import { LanczosProcess } from './lanczos-process.js';
 import { checkInteger, checkPositive } from './options.js';
 import { createRng, type Rng } from './rng.js';
+
+/** Memory for the Lanczos bases of the SLQ runs that go side by side. */
+const SLQ_WAVE_BYTES = 256 * 2 ** 20;
 
 export interface SlqOptions {
   /** Random probes, ≥ 1. @defaultValue 8 */
@@ -34,7 +34,7 @@ export interface SlqOptions {
   sigma?: number;
   /** Grid margin beyond the extreme nodes; 5σ leaves < 6e-7 of the mass outside. @defaultValue 5σ */
   padding?: number;
-  /** @defaultValue createRng(0) */
+  /** The stream the probes are drawn from, one after another in probe order. @defaultValue createRng(0) */
   rng?: Rng;
   /** Called after each probe; may be async, and may throw to cancel. */
   onProbe?: (completed: number, total: number) => void | Promise<void>;
@@ -75,26 +75,72 @@ export async function stochasticLanczosQuadrature(
   if (options.sigma !== undefined) checkPositive('sigma', options.sigma);
   if (options.padding !== undefined) checkPositive('padding', options.padding, true);
 
-  // The probes' Lanczos runs go side by side, their products gathered into block products at each step; each
-  // draws its start vector in probe order before its first product, so the estimate does not depend on it.
-  // Each run keeps its Lanczos basis (steps·n float64), so runs go in waves of at most SLQ_WAVE_BYTES together.
+  const range = { start: 0, end: probeCount };
+  const draw = () => rng.rademacherVector(n);
+  const rules = await quadratureRules(op, range, steps, draw, { onProbe: options.onProbe });
+  return {
+    probes: rules,
+    ...smoothedDensity(rules, { gridPoints, sigma: options.sigma, padding: options.padding }),
+  };
+}
+
+/**
+ * How many SLQ runs of `steps` Lanczos steps go side by side: at most the operator's block size (their products
+ * gathered into one block product per step), and at most what keeps their Lanczos bases (steps·n float64 each)
+ * within SLQ_WAVE_BYTES together.
+ */
+export function slqWave(op: LinearOperator, steps: number): number {
+  return Math.max(1, Math.min(blockSizeOf(op), Math.floor(SLQ_WAVE_BYTES / (8 * steps * op.size))));
+}
+
+/**
+ * The Gauss quadrature rules of probes [start, end) after `steps` Lanczos steps each (fewer on a breakdown), probe j
+ * starting from `draw(j)` (a Rademacher vector, say; normalized by the Lanczos process). The runs go in waves of
+ * {@link slqWave} counted from `start`, side by side within a wave, their products gathered into block products at
+ * each step; each draws its start vector in probe order before its first product. A wave's rules depend only on its
+ * probes, so a run over any range of whole waves gives the rules a run over all of them gives, bit for bit.
+ *
+ * @throws whatever `op.matvec` or `onProbe` throws (e.g. cancellation).
+ */
+export async function quadratureRules(
+  op: LinearOperator,
+  range: { start: number; end: number },
+  steps: number,
+  draw: (probe: number) => Float64Array,
+  options: { onProbe?: (completed: number, total: number) => void | Promise<void> } = {},
+): Promise<QuadratureRule[]> {
   const batched = batchedOperator(op);
-  const wave = Math.max(1, Math.min(blockSizeOf(op), Math.floor(SLQ_WAVE_BYTES / (8 * steps * n))));
+  const wave = slqWave(op, steps);
+  const total = range.end - range.start;
   let done = 0;
   const rules: QuadratureRule[] = [];
-  for (let start = 0; start < probeCount; start += wave) {
-    const runs = Array.from({ length: Math.min(wave, probeCount - start) }, async () => {
-      const lanczos = new LanczosProcess(batched, rng.rademacherVector(n)); // normalized to 1/√n entries
+  for (let start = range.start; start < range.end; start += wave) {
+    const runs = Array.from({ length: Math.min(wave, range.end - start) }, async (_, j) => {
+      const lanczos = new LanczosProcess(batched, draw(start + j));
       while (lanczos.steps < steps) {
         if ((await lanczos.step()) !== 'continue') break;
       }
       const { eigenvalues, rows } = tridiagonalEigenRows(lanczos.alpha, lanczos.offDiagonal(), [0]);
-      await options.onProbe?.(++done, probeCount);
+      await options.onProbe?.(++done, total);
       return { nodes: eigenvalues, weights: rows[0].map((s) => s * s) };
     });
     rules.push(...(await Promise.all(runs)));
   }
+  return rules;
+}
 
+/**
+ * The Gaussian-smoothed average of quadrature rules on an equally spaced grid (the module comment's φ), with σ and the
+ * grid's padding as {@link SlqOptions} describes them.
+ *
+ * @throws EngineError('invalid_method') for no rules, or invalid gridPoints, sigma or padding.
+ */
+export function smoothedDensity(
+  rules: readonly QuadratureRule[],
+  options: { gridPoints: number; sigma?: number; padding?: number },
+): Omit<SpectralDensity, 'probes'> {
+  const probeCount = checkInteger('probes', rules.length, 1);
+  const gridPoints = checkInteger('gridPoints', options.gridPoints, 2);
   let lo = Infinity;
   let hi = -Infinity;
   for (const { nodes } of rules) {
@@ -102,8 +148,8 @@ export async function stochasticLanczosQuadrature(
     hi = Math.max(hi, nodes[nodes.length - 1]);
   }
   const range = hi - lo > 0 ? hi - lo : Math.max(Math.abs(hi), 1);
-  const sigma = options.sigma ?? 0.01 * range;
-  const padding = options.padding ?? 5 * sigma;
+  const sigma = options.sigma === undefined ? 0.01 * range : checkPositive('sigma', options.sigma);
+  const padding = options.padding === undefined ? 5 * sigma : checkPositive('padding', options.padding, true);
   const grid = new Float64Array(gridPoints);
   const spacing = (hi - lo + 2 * padding) / (gridPoints - 1);
   for (let g = 0; g < gridPoints; g++) grid[g] = lo - padding + g * spacing;
@@ -119,5 +165,5 @@ export async function stochasticLanczosQuadrature(
       }
     });
   }
-  return { probes: rules, grid, density, sigma };
+  return { grid, density, sigma };
 }

@@ -7,7 +7,7 @@ import { guardDense } from '../../contract/guards.js';
 import type { MethodSpec } from '../../contract/request-schema.js';
 import type { ParamLayout } from '../../contract/types.js';
 import type { Curvature, MethodContext, MethodOutput } from './method.js';
-import { concatParts, type SplitMethod } from './split.js';
+import { additiveCurvature, concatParts, type SplitMethod } from './split.js';
 
 export type Blocks = 'full' | 'layer' | 'weight';
 
@@ -86,6 +86,7 @@ export function denseColumnsSplit<S extends MethodSpec & { blocks: Blocks }>(
         arrays: { rows: { dtype: 'float32', shape: [end - start, n], data: rows } },
       };
     },
+    additive: (_ctx, spec) => additiveCurvature(curvature, spec as { fisherType?: string }),
     async finish(ctx, spec, parts) {
       guardDense(ctx.objective.numParams, ctx.maxDenseBytes);
       const matrix = concatParts(parts, 'rows') as Float32Array;

@@ -4,7 +4,8 @@
  * multi-vector product, the runs of SLQ, the columns of finite differences.
  *
  * A split method names its units and the chunk it computes them in (the operator's block size: a block product of
- * k directions). Pieces are whole chunks, so a piece computes exactly the chunks the single run computes, with the
+ * k directions; for diagonal_estimate a group of such block products, whose statistics are one row of the piece's
+ * result, `diagonal-estimate.ts`). Pieces are whole chunks, so a piece computes exactly the chunks the single run computes, with the
  * same directions side by side; the combined result therefore equals the single run's bit for bit. Stochastic
  * units draw their randomness from (seed, unit index) (`derivedRng`), never from a stream shared across units, so
  * the result does not depend on how many pieces there are either. The single run itself is `finish(run(0, units))`.
@@ -44,6 +45,13 @@ export interface SplitMethod<S extends MethodSpec = MethodSpec> {
   run(ctx: MethodContext, spec: S, start: number, end: number): Promise<PartialResult>;
   /** The method's output from every piece's partial result, in unit order, covering [0, units) once. */
   finish(ctx: MethodContext, spec: S, parts: PartialResult[]): Promise<MethodOutput>;
+  /**
+   * Whether `run`'s arrays are linear in the loss, so that the pieces of disjoint groups of examples combine as
+   * their example-weighted sum (a job's datasets spread over workers): true for dense columns, exact diagonals,
+   * trace samples and products; false for whatever depends on the whole batch nonlinearly (a Monte-Carlo
+   * Fisher's sampled targets, Lanczos, CG, running statistics).
+   */
+  additive?(ctx: MethodContext, spec: S): boolean;
 }
 
 /**
@@ -116,4 +124,12 @@ export function concatParts(parts: readonly PartialResult[], name: string): Floa
     offset += a.length;
   }
   return out;
+}
+
+/**
+ * Whether a curvature's products are sums over examples that pieces of disjoint examples can add: all but the
+ * Monte-Carlo Fisher, whose targets are sampled from one stream over the whole batch.
+ */
+export function additiveCurvature(curvature: string, spec: { fisherType?: string }): boolean {
+  return curvature !== 'fisher' || spec.fisherType === 'empirical';
 }

@@ -5,7 +5,7 @@ import { hutchppTrace } from '../estimators/hutchpp.js';
 import { blockSizeOf } from '../estimators/linear-operator.js';
 import { derivedRng } from '../estimators/rng.js';
 import type { Method, MethodOutput, SpecOf } from './method.js';
-import { concatParts, splitOrWhole, type SplitMethod } from './split.js';
+import { additiveCurvature, concatParts, splitOrWhole, type SplitMethod } from './split.js';
 
 /** The `standard_error` check of a stochastic trace: an approximation, reported with its uncertainty. */
 function estimateChecks(trace: number, standardError: number, products: number): MethodOutput['verify'] {
@@ -43,6 +43,8 @@ export const traceSplit: SplitMethod<SpecOf<'trace'>> = {
       arrays: { values: { dtype: 'float64', shape: [end - start], data: values } },
     };
   },
+  // vⱼᵀAvⱼ and eⱼᵀAeⱼ are sums over examples.
+  additive: (_ctx, spec) => additiveCurvature(spec.curvature, spec),
   async finish(_ctx, spec, parts) {
     const values = concatParts(parts, 'values') as Float64Array;
     const base = { curvature: spec.curvature, estimator: spec.estimator };

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GOLDEN_DIR } from '../../helpers/golden.js';
-import { parseNpy } from '../../../src/contract/data/npy.js';
+import { encodeNpy, parseNpy } from '../../../src/contract/data/npy.js';
 import type { NdArray } from '../../../src/contract/ndarray.js';
 
 export interface Reply<T = any> {
@@ -112,4 +112,42 @@ export async function uploadGolden(client: Client, caseName: string) {
     loss: spec.loss,
     parameters: spec.parameters as { include: string[] } | undefined,
   };
+}
+
+/** Examples [from, to) of an array (first axis). */
+export function rows(a: NdArray, from: number, to: number): NdArray {
+  const per = a.data.length / a.shape[0];
+  return {
+    dtype: a.dtype,
+    shape: [to - from, ...a.shape.slice(1)],
+    data: a.data.slice(from * per, to * per),
+  } as NdArray;
+}
+
+/** Uploads one dataset from arrays; returns its id. */
+export async function uploadBatch(client: Client, inputs: NdArray, targets: NdArray): Promise<string> {
+  const form = new FormData();
+  form.append('inputs', new Blob([Buffer.from(encodeNpy(inputs))]), 'inputs.npy');
+  form.append('targets', new Blob([Buffer.from(encodeNpy(targets))]), 'targets.npy');
+  const r = await client.post('/v1/datasets', form);
+  if (r.status >= 300) throw new Error(`dataset upload: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.id;
+}
+
+/** A golden case's batch uploaded as several datasets, cut at the given example indices. */
+export async function uploadGoldenSplit(client: Client, caseName: string, cuts: number[]): Promise<string[]> {
+  const inputs = parseNpy(new Uint8Array(readFileSync(join(GOLDEN_DIR, caseName, 'inputs.npy'))));
+  const targets = parseNpy(new Uint8Array(readFileSync(join(GOLDEN_DIR, caseName, 'targets.npy'))));
+  const bounds = [0, ...cuts, inputs.shape[0]];
+  const ids: string[] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    ids.push(
+      await uploadBatch(
+        client,
+        rows(inputs, bounds[i], bounds[i + 1]),
+        rows(targets, bounds[i], bounds[i + 1]),
+      ),
+    );
+  }
+  return ids;
 }

@@ -2,7 +2,7 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { isEngineError } from '../../../contract/errors.js';
-import { resolveShards } from '../../../contract/sharding.js';
+import { dataGroupsOf, resolveShards } from '../../../contract/sharding.js';
 import { listWorkers } from '../../../queue/worker-registry.js';
 import { IdempotencyConflictError, IdempotencyInFlightError } from '../../../queue/producer.js';
 import { badRequest, notFound, ProblemError } from '../../problem.js';
@@ -114,14 +114,19 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         );
       }
       // The job is queued with the method as it will run (P-dependent defaults filled), checked once here.
-      const { method, units } = await checkJob(app, request.principal, body);
+      const { method, units, byDataset, examples } = await checkJob(app, request.principal, body);
       const requested = body.execution?.shards ?? 'auto';
       // Live worker slots, read only when they matter (an auto-split job whose method splits).
       const slots =
         requested === 'auto' && units !== null
           ? (await listWorkers(svc.redis, svc.config.queuePrefix)).reduce((n, w) => n + w.concurrency, 0)
           : 1;
-      const shards = resolveShards(requested, units, slots);
+      const resolved = resolveShards(requested, units, slots);
+      const spread = dataGroupsOf(
+        resolved,
+        examples.length,
+        byDataset && body.execution?.byDataset !== false,
+      );
       let submitted;
       try {
         submitted = await svc.jobs.submit(
@@ -134,7 +139,12 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
             method,
             parameters: body.parameters,
             seed: body.seed,
-            execution: { shards, requested },
+            execution: {
+              shards: spread.shards,
+              requested,
+              ...(spread.groups > 1 && { dataGroups: spread.groups }),
+            },
+            ...(examples.length > 1 && { examples }),
           },
           { owner: request.principal, idempotency: idemKey ? { key: idemKey } : undefined },
         );
