@@ -1,5 +1,5 @@
 /**
- * Split jobs of the exact diagonal, Hutchinson's diagonal and finite differences: a request computed as 1, 2, 3 or
+ * Split jobs of the exact diagonal, Hutchinson's diagonal and finite differences: a request computed as 2 or
  * 5 pieces (`computePiece`) and combined (`compute(req, {parts})`) gives exactly the single run's result (tolerance
  * 0: each column or chunk of probes is computed by the same block products, each probe draws from its own stream,
  * and the chunks' moments are merged in chunk order). Routes that do not split (the factor, the explicit Jacobian)
@@ -231,7 +231,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       ['mlp_relu_mse', { name: 'finite_difference', step: 1 }],
     ];
     for (const [name, method] of cases) {
-      it(`${name} ${JSON.stringify(method)}: 1, 2, 3 and 5 pieces equal the single run exactly`, async () => {
+      it(`${name} ${JSON.stringify(method)}: 2 and 5 pieces (some empty) equal the single run exactly`, async () => {
         const c = loadGoldenCase(name);
         const req = { ...c.request, method, seed: 11 };
         const single = await compute(req);
@@ -244,8 +244,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
         }
         const first = await computePiece(req, { index: 0, count: 2 });
         assert.equal(first.kind, 'partial', 'the request splits');
-        for (const count of [1, 2, 3, 5])
-          assertSameResult(single, await viaPieces(req, count), `${count} pieces`);
+        for (const count of [2, 5]) assertSameResult(single, await viaPieces(req, count), `${count} pieces`);
       });
     }
 

@@ -1,5 +1,5 @@
 /**
- * Split jobs in the engine: a request computed as 1, 2, 3 or 5 pieces (`computePiece`) and combined
+ * Split jobs in the engine: a request computed as 2 or 5 pieces (`computePiece`) and combined
  * (`compute(req, {parts})`) gives exactly the single run's result: the same bytes for dense columns, the same
  * estimate for a seeded Hutchinson trace (tolerance 0: each unit is computed by the same block products, and each
  * probe draws from its own stream). Routes that do not split run whole in piece 0.
@@ -73,7 +73,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       ['embedding_gap_dense', { name: 'ggn' }],
     ];
     for (const [name, method] of cases) {
-      it(`${name} ${JSON.stringify(method)}: 1, 2, 3 and 5 pieces equal the single run exactly`, async () => {
+      it(`${name} ${JSON.stringify(method)}: 2 and 5 pieces (some empty) equal the single run exactly`, async () => {
         const c = loadGoldenCase(name);
         const req = { ...c.request, method, seed: 11 };
         const single = await compute(req);
@@ -81,8 +81,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
           single.verification.passed,
           `single run verified: ${single.verification.warnings.join('; ')}`,
         );
-        for (const count of [1, 2, 3, 5])
-          assertSameResult(single, await viaPieces(req, count), `${count} pieces`);
+        for (const count of [2, 5]) assertSameResult(single, await viaPieces(req, count), `${count} pieces`);
       });
     }
 
