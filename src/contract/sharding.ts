@@ -14,8 +14,8 @@ export const MAX_AUTO_SHARDS = 16;
 export const AUTO_MIN_UNITS_PER_SHARD = 32;
 
 /**
- * The independent units of a request's method, or null when it never splits (eigen, kfac, Hutch++; a single
- * product). Columns for dense results, exact diagonals and finite differences; probes for the Hutchinson
+ * The independent units of a request's method, or null when it never splits (eigen, Hutch++; a single product).
+ * Columns for dense results, exact diagonals and finite differences; probes for the Hutchinson
  * estimators and SLQ; vectors for products and solves.
  */
 export function splitUnits(method: NormalizedMethodSpec, numParams: number, vectors: number): number | null {
@@ -40,26 +40,36 @@ export function splitUnits(method: NormalizedMethodSpec, numParams: number, vect
     case 'fvp':
     case 'inverse_hvp':
       return vectors > 1 ? vectors : null;
+    case 'kfac':
+      // One unit, the factors: spread only over groups of datasets (`splitsByDataset`).
+      return 1;
     default:
       return null;
   }
 }
 
 /**
- * The pieces a job runs as: 1 when its method does not split; otherwise the request's number (at most one per
- * unit), or for `auto` about one per live worker slot, at most {@link MAX_AUTO_SHARDS} and with at least
- * {@link AUTO_MIN_UNITS_PER_SHARD} units each (1 when only one slot is alive).
+ * The pieces a job runs as: 1 when its method does not split; otherwise the request's number (at most one per unit
+ * and group of datasets: `datasets` is the number of datasets the pieces may spread over, 1 when they may not), or
+ * for `auto` about one per live worker slot, at most {@link MAX_AUTO_SHARDS} and with at least
+ * {@link AUTO_MIN_UNITS_PER_SHARD} units each within a dataset (1 when only one slot is alive).
  */
-export function resolveShards(requested: number | 'auto', units: number | null, workerSlots: number): number {
-  if (units === null || units < 2) return 1;
-  if (requested !== 'auto') return Math.max(1, Math.min(requested, units));
-  const byUnits = Math.floor(units / AUTO_MIN_UNITS_PER_SHARD);
+export function resolveShards(
+  requested: number | 'auto',
+  units: number | null,
+  workerSlots: number,
+  datasets = 1,
+): number {
+  if (units === null || units * datasets < 2) return 1;
+  if (requested !== 'auto') return Math.max(1, Math.min(requested, units * datasets));
+  const byUnits = Math.max(datasets > 1 ? 1 : 0, Math.floor(units / AUTO_MIN_UNITS_PER_SHARD)) * datasets;
   return Math.max(1, Math.min(workerSlots, MAX_AUTO_SHARDS, byUnits));
 }
 
 /**
  * Whether a method's pieces over disjoint groups of examples add up to its pieces over all of them (the engine's
- * `SplitMethod.additive`): dense columns, exact diagonals, exact and Hutchinson traces, products. Not the
+ * `SplitMethod.additive`): dense columns, exact diagonals, exact and Hutchinson traces, products, KFAC's exact
+ * factors. Not the
  * Monte-Carlo Fisher (one stream of sampled targets over the batch), nor Lanczos, CG, SLQ, finite differences or
  * running statistics. A route without units (the factor route) then runs whole on every dataset.
  */
@@ -78,6 +88,9 @@ export function splitsByDataset(method: NormalizedMethodSpec): boolean {
       return true;
     case 'trace':
       return m.estimator === 'exact' || m.estimator === 'hutchinson';
+    case 'kfac':
+      // Its factors are means over examples; the Monte-Carlo B samples targets from one stream over the batch.
+      return (m as { type?: string }).type !== 'mc';
     default:
       return false;
   }

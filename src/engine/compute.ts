@@ -12,7 +12,7 @@ import { hessian, hessianSplit } from './methods/hessian.js';
 import { fisher, fisherSplit } from './methods/fisher.js';
 import { fvp, fvpSplit, ggnvp, ggnvpSplit, hvp, hvpSplit } from './methods/hvp.js';
 import { inverseHvp, inverseHvpSplit } from './methods/inverse-hvp.js';
-import { kfac } from './methods/kfac.js';
+import { kfac, kfacSplit } from './methods/kfac.js';
 import { trace, traceSplit } from './methods/trace.js';
 import type { Curvature, Method, MethodContext, MethodOutput } from './methods/method.js';
 import {
@@ -88,6 +88,7 @@ const SPLITS: SplitRegistry = {
   fvp: fvpSplit,
   inverse_hvp: inverseHvpSplit,
   density: densitySplit,
+  kfac: kfacSplit,
 };
 
 /** Whether a method can split into pieces for some request (the API's guess before the model is loaded). */

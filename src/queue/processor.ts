@@ -86,6 +86,27 @@ export function groupShare(
   return { loss: { ...loss, l2: group.index === 0 && l2 > 0 ? l2 / weight : 0 }, examples: mine, weight };
 }
 
+/** A piece's report of its partial result, whose arrays were written as `files`. */
+export function partialReport(
+  index: number,
+  out: Extract<PieceOutcome, { kind: 'partial' }>,
+  files: Array<{ array: string; name: string }>,
+  data?: { index: number; count: number; examples: number; weight: number },
+): PieceReport {
+  return {
+    kind: 'partial',
+    index,
+    start: out.partial.start,
+    end: out.partial.end,
+    unit: out.plan.unit,
+    units: out.plan.units,
+    seconds: out.seconds,
+    values: out.partial.values,
+    files,
+    ...(data && { data }),
+  };
+}
+
 /**
  * The pieces' partial results, read back, in unit order: the pieces of one unit range over several dataset groups
  * summed with their weights (in group order, in float64, stored back in the pieces' dtype).
@@ -219,18 +240,7 @@ export function createJobRunner(config: Readonly<Config>): JobRunner {
           files.push({ array, name });
           if (files.length === 1) await injectFault('write', data.seed);
         }
-        return {
-          kind: 'partial',
-          index,
-          start: out.partial.start,
-          end: out.partial.end,
-          unit: out.plan.unit,
-          units: out.plan.units,
-          seconds: out.seconds,
-          values: out.partial.values,
-          files,
-          ...(weighted && { data: weighted }),
-        };
+        return partialReport(index, out, files, weighted);
       }
 
       if (task.kind === 'combine') {

@@ -167,7 +167,7 @@ describe('split jobs over two workers and S3 storage', () => {
     assert.ok(rel <= 1e-5, `trace ${t2.result.summary.trace} vs ${t1.result.summary.trace}`);
   });
 
-  it('a route that does not add over examples runs whole on every dataset', async () => {
+  it('a route that does not add over examples runs whole; KFAC factors add over datasets', async () => {
     // A Dense chain: the Hessian by the backpropagated factor, which has no columns to split.
     const mlp = await uploadGolden(client, 'mlp_tanh_cce_fused');
     const halves = await uploadGoldenSplit(client, 'mlp_tanh_cce_fused', [4]);
@@ -179,6 +179,21 @@ describe('split jobs over two workers and S3 storage', () => {
     const a = await client.download(whole.result.artifacts[0].href);
     const b = await client.download(spread.result.artifacts[0].href);
     assert.ok(relativeError(b.data as Float32Array, a.data as Float32Array) <= 1e-6);
+
+    // KFAC's exact factors are means over examples: one piece per dataset, summed with their weights.
+    const kfac = { ...body, method: { name: 'kfac' } };
+    const kWhole = await client.runJob({ ...kfac, datasetId: mlp.datasetId, execution: { shards: 1 } });
+    const kSpread = await client.runJob({ ...kfac, datasetIds: halves, execution: { shards: 2 } });
+    assert.deepEqual(kSpread.request.execution, { shards: 2, requested: 2, dataGroups: 2 });
+    assert.equal(kSpread.result.summary.execution.unit, 'factors');
+    for (const artifact of kWhole.result.artifacts) {
+      const x = await client.download(artifact.href);
+      const y = await client.download(
+        kSpread.result.artifacts.find((s: { name: string }) => s.name === artifact.name).href,
+      );
+      const err = relativeError(y.data as Float32Array, x.data as Float32Array);
+      assert.ok(err <= 1e-5, `${artifact.name}: ${err}`);
+    }
   });
 
   it('a worker killed while it holds a piece loses only that piece', async () => {

@@ -39,6 +39,16 @@ describe('resolveShards', () => {
     assert.equal(resolveShards('auto', 96, 4), 3);
     assert.equal(resolveShards('auto', 2410, 0), 1, 'no worker yet: one piece, queued');
   });
+  it('counts groups of datasets as room for pieces', () => {
+    assert.equal(resolveShards(4, 1, 2, 3), 3, "KFAC's one unit over three datasets: three pieces at most");
+    assert.equal(resolveShards('auto', 1, 2, 3), 2, 'auto: one per slot');
+    assert.equal(
+      resolveShards('auto', 40, 8, 2),
+      2,
+      'fewer than 32 units a piece within a dataset: one per group',
+    );
+    assert.equal(resolveShards(8, 1, 2, 1), 1, 'one unit, one dataset');
+  });
 });
 
 describe('dataset groups', () => {
@@ -68,6 +78,7 @@ describe('dataset groups', () => {
       { name: 'hvp' },
       { name: 'fisher', fisherType: 'empirical' },
       { name: 'fvp', fisherType: 'empirical' },
+      { name: 'kfac' },
     ];
     const no = [
       { name: 'fisher' },
@@ -79,7 +90,7 @@ describe('dataset groups', () => {
       { name: 'eigen' },
       { name: 'inverse_hvp' },
       { name: 'finite_difference' },
-      { name: 'kfac' },
+      { name: 'kfac', type: 'mc' },
     ];
     for (const m of yes) assert.equal(splitsByDataset(normalizeMethodForTest(m)), true, JSON.stringify(m));
     for (const m of no) assert.equal(splitsByDataset(normalizeMethodForTest(m)), false, JSON.stringify(m));
@@ -94,6 +105,7 @@ describe('dataset groups', () => {
     assert.equal(splitUnits(normalizeMethodForTest({ name: 'hvp' }), 195, 1), null, 'one product');
     assert.equal(splitUnits(normalizeMethodForTest({ name: 'hvp' }), 195, 7), 7);
     assert.equal(splitUnits(normalizeMethodForTest({ name: 'eigen' }), 195, 0), null);
+    assert.equal(splitUnits(normalizeMethodForTest({ name: 'kfac' }), 195, 0), 1, 'the factors');
   });
 });
 

@@ -121,12 +121,9 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
         requested === 'auto' && units !== null
           ? (await listWorkers(svc.redis, svc.config.queuePrefix)).reduce((n, w) => n + w.concurrency, 0)
           : 1;
-      const resolved = resolveShards(requested, units, slots);
-      const spread = dataGroupsOf(
-        resolved,
-        examples.length,
-        byDataset && body.execution?.byDataset !== false,
-      );
+      const spreadData = byDataset && body.execution?.byDataset !== false;
+      const resolved = resolveShards(requested, units, slots, spreadData ? examples.length : 1);
+      const spread = dataGroupsOf(resolved, examples.length, spreadData);
       let submitted;
       try {
         submitted = await svc.jobs.submit(
