@@ -3,6 +3,7 @@
  * Swagger UI at /docs. Multipart bodies are not zod-validated (they are streamed), so their shape is added here
  * to the generated document, which keeps "Try it out" usable for uploads.
  */
+import { readFileSync } from 'node:fs';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
@@ -50,13 +51,82 @@ function labelProblems(doc: Doc): void {
   }
 }
 
+/** The package's version (package.json sits three levels up from this file, in src/ and in dist/ alike). */
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
 export const OPENAPI_INFO = {
   title: 'Hessian service',
   description:
     "Exact and approximate Hessians (and GGN, HVPs, diagonals, traces, spectra) of a TF.js Layers model's loss, " +
     'computed by queued workers. Upload a model and a batch, submit a job, poll it, download the .npy results. ' +
     'Errors are RFC 9457 application/problem+json with a stable `code`.',
-  version: '1.0.0',
+  version: PACKAGE_VERSION,
+};
+
+/** Every operation's `operationId`, by method and path (a route missing here fails the OpenAPI test). */
+export const OPERATION_IDS: Record<string, string> = {
+  'GET /healthz': 'getHealth',
+  'GET /readyz': 'getReadiness',
+  'GET /metrics': 'getMetrics',
+  'POST /v1/models': 'uploadModel',
+  'GET /v1/models': 'listModels',
+  'GET /v1/models/{id}': 'getModel',
+  'DELETE /v1/models/{id}': 'deleteModel',
+  'POST /v1/datasets': 'uploadDataset',
+  'GET /v1/datasets': 'listDatasets',
+  'GET /v1/datasets/{id}': 'getDataset',
+  'DELETE /v1/datasets/{id}': 'deleteDataset',
+  'POST /v1/arrays': 'uploadArray',
+  'GET /v1/arrays': 'listArrays',
+  'GET /v1/arrays/{id}': 'getArray',
+  'DELETE /v1/arrays/{id}': 'deleteArray',
+  'POST /v1/jobs': 'submitJob',
+  'GET /v1/jobs': 'listJobs',
+  'GET /v1/jobs/{id}': 'getJob',
+  'DELETE /v1/jobs/{id}': 'cancelJob',
+  'GET /v1/jobs/{id}/artifacts/{name}': 'downloadArtifact',
+};
+
+/**
+ * The ids that uploading `examples/tiny/` (a 7-parameter linear model with MSE and its batch of 4 examples) gives
+ * the anonymous principal (no API_KEYS): ids are derived from the owner and the content, so the example job below runs
+ * as is after those two uploads. With API keys, the ids are the caller's own: use those the uploads return.
+ * `test/integration/openapi-example.test.ts` uploads the files and runs the example.
+ */
+export const EXAMPLE_UPLOAD_IDS = {
+  modelId: '8f964562ec38452cd16fd6e162238325',
+  datasetId: '409db81c781478dc8b8e64e0d719bf86',
+};
+
+/** Runnable job bodies for Swagger UI's "Try it out" on POST /v1/jobs. */
+export const JOB_EXAMPLES: Record<string, { summary: string; description: string; value: unknown }> = {
+  hessian: {
+    summary: 'Dense Hessian of the examples/tiny model',
+    description:
+      'First upload examples/tiny/model.json with group1-shard1of1.bin (POST /v1/models, fields "model" and ' +
+      '"weights") and examples/tiny/inputs.npy with targets.npy (POST /v1/datasets). Without API keys their ids ' +
+      'are the ones below; with keys, put the ids your uploads returned.',
+    value: { ...EXAMPLE_UPLOAD_IDS, loss: { name: 'mean_squared_error' }, method: { name: 'hessian' } },
+  },
+  eigen: {
+    summary: 'Top 2 eigenvalues (Lanczos) of the same Hessian',
+    description: 'The same uploads as the first example.',
+    value: { ...EXAMPLE_UPLOAD_IDS, loss: { name: 'mean_squared_error' }, method: { name: 'eigen', k: 2 } },
+  },
+  trace: {
+    summary: 'Seeded Hutchinson trace, split into 2 pieces',
+    description:
+      'The same uploads; the pieces run on whichever workers are free, and the estimate equals 1 piece.',
+    value: {
+      ...EXAMPLE_UPLOAD_IDS,
+      loss: { name: 'mean_squared_error' },
+      method: { name: 'trace', estimator: 'hutchinson', probes: 64 },
+      seed: 7,
+      execution: { shards: 2 },
+    },
+  },
 };
 
 async function openapi(app: FastifyInstance): Promise<void> {
@@ -72,8 +142,6 @@ async function openapi(app: FastifyInstance): Promise<void> {
         { name: 'ops', description: 'Health, readiness, metrics' },
       ],
       components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
-      // Documented always (API_KEYS is a deployment choice), so the committed document does not depend on the env.
-      security: [{ bearerAuth: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: (input) => {
@@ -88,8 +156,20 @@ async function openapi(app: FastifyInstance): Promise<void> {
         };
       }
       labelProblems(doc);
+      for (const [path, ops] of Object.entries(doc.paths ?? {})) {
+        for (const [method, op] of Object.entries(ops)) {
+          const key = `${method.toUpperCase()} ${path}`;
+          const described = op as Operation & { operationId?: string; security?: unknown[] };
+          described.operationId = OPERATION_IDS[key];
+          // The /v1 routes need a key when API_KEYS is set (documented always, so the committed document does not
+          // depend on the deployment); health, readiness and metrics never do.
+          if (path.startsWith('/v1/')) described.security = [{ bearerAuth: [] }];
+        }
+      }
       const submit = doc.paths?.['/v1/jobs']?.post;
       if (submit) {
+        const json = submit.requestBody?.content?.['application/json'] as { examples?: unknown } | undefined;
+        if (json) json.examples = JOB_EXAMPLES;
         submit.parameters = [
           ...(submit.parameters ?? []),
           {
