@@ -10,6 +10,7 @@ import { LOSS_NAMES, METHOD_NAMES } from '../contract/request-schema.js';
 import type { ComputeResult, ModelArtifacts } from '../contract/types.js';
 import { writeFileAtomic } from '../storage/atomic-write.js';
 import { writeArtifacts } from '../storage/result-artifacts.js';
+import { progressReporter, summarize } from './progress.js';
 
 const HELP = `usage: hessian compute --model M/model.json (--inputs X --targets Y | --batch B.npz) --loss NAME
                        --method NAME --out DIR [options]
@@ -33,7 +34,8 @@ const HELP = `usage: hessian compute --model M/model.json (--inputs X --targets 
   --params NAME,...    weight or layer names (default: all trainable weights)
   --seed N             seed for stochastic methods (default 0)
   --backend auto|cpu|wasm|tensorflow        --max-dense-bytes N (default 2 GiB)
-  --out DIR            writes DIR/result.json and DIR/*.npy (float32, C order; kfac also DIR/kfac/<i>-<layer>/A.npy)`;
+  --out DIR            writes DIR/result.json and DIR/*.npy (float32, C order; kfac also DIR/kfac/<i>-<layer>/A.npy)
+  --quiet              no progress and no summary on stderr (errors and verification warnings still)`;
 
 class UsageError extends Error {}
 
@@ -69,6 +71,7 @@ const OPTIONS = {
   backend: { type: 'string' },
   'max-dense-bytes': { type: 'string' },
   out: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -192,6 +195,7 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
 
   // TF.js is loaded only now, after the arguments are known to be usable.
   const { compute } = await import('../engine/compute.js');
+  const progress = progressReporter(process.stderr, { quiet: v.quiet });
   const result = await compute(
     {
       model,
@@ -203,8 +207,12 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
       vectors,
       seed,
     },
-    { backend, maxDenseBytes: number('max-dense-bytes', v['max-dense-bytes']) },
-  );
+    {
+      backend,
+      maxDenseBytes: number('max-dense-bytes', v['max-dense-bytes']),
+      onProgress: progress.onProgress,
+    },
+  ).finally(() => progress.end());
   await mkdir(out, { recursive: true });
   const artifacts = await writeArtifacts(result.arrays, (name, bytes) =>
     writeFileAtomic(path.join(out, name), bytes),
@@ -214,6 +222,14 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
     path.join(out, 'result.json'),
     JSON.stringify({ ...json, artifacts }, null, 2) + '\n',
   );
+  if (!v.quiet)
+    process.stderr.write(
+      summarize(
+        result,
+        out,
+        artifacts.map((a) => a.name),
+      ),
+    );
   return result;
 }
 

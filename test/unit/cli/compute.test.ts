@@ -60,6 +60,14 @@ describe('hessian compute', () => {
       ...['--method', 'hessian', '--backend', 'cpu', '--out', out],
     ]);
     assert.equal(r.code, 0, r.stderr);
+    // The summary paragraph on stderr (progress lines come only every 5 s without a terminal).
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `hessian: hessian of P = 73 parameters over \\d+ examples on cpu in [0-9.]+s.*\\. Wrote ${out}/result\\.json ` +
+          'and hessian\\.npy; verification passed \\(directional_fd',
+      ),
+    );
     const got = parseNpy(new Uint8Array(await readFile(path.join(out, 'hessian.npy'))));
     // float32 against float64 PyTorch, relative Frobenius error (P = 73).
     const err = relativeError(got.data as Float32Array, loadGoldenCase('multi_io_two_outputs').hessian);
@@ -195,6 +203,14 @@ describe('hessian compute', () => {
     ]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /layer "conv2d" \(Conv2D\) is not one of them/);
+  });
+
+  it('says nothing on stderr with --quiet when all is well', async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'hessian-cli-'));
+    dirs.push(out);
+    const r = await hessian(caseArgs('--out', out, '--method', 'diagonal', '--backend', 'cpu', '--quiet'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
   });
 
   for (const [what, args, message] of [
