@@ -8,6 +8,7 @@ import { looksLikeOnnx } from '../contract/onnx/onnx-proto.js';
 import { EngineError, isEngineError } from '../contract/errors.js';
 import { LOSS_NAMES, METHOD_NAMES } from '../contract/request-schema.js';
 import type { ComputeResult, ModelArtifacts } from '../contract/types.js';
+import { checkSpecs } from '../contract/request.js';
 import { writeFileAtomic } from '../storage/atomic-write.js';
 import { writeArtifacts } from '../storage/result-artifacts.js';
 import { progressReporter, summarize } from './progress.js';
@@ -193,6 +194,8 @@ export async function run(argv: string[]): Promise<ComputeResult | undefined> {
     throw new UsageError(`--backend must be auto, cpu, wasm or tensorflow, got '${backend}'`);
   }
 
+  // The loss and method are checked before TF.js loads (a second or so), so a typo is answered at once.
+  checkSpecs(loss, methodOptions(v));
   // TF.js is loaded only now, after the arguments are known to be usable.
   const { compute } = await import('../engine/compute.js');
   const progress = progressReporter(process.stderr, { quiet: v.quiet });

@@ -63,6 +63,16 @@ function parseSpec<S extends z.ZodType>(
   throw new EngineError(code, `Invalid ${what}: ${issues.join('; ')}`, { issues: parsed.error.issues });
 }
 
+/**
+ * The loss and method specs alone, checked as `prepareRequest` checks them: for callers that can refuse a mistake
+ * before loading a model or TF.js (the CLI).
+ * @throws EngineError('invalid_loss' | 'invalid_method') as `prepareRequest` would.
+ */
+export function checkSpecs(loss: unknown, method: unknown): void {
+  parseSpec(lossSpecSchema, loss, 'invalid_loss', 'loss');
+  parseSpec(methodSpecSchema, method, 'invalid_method', 'method');
+}
+
 /** @throws EngineError with the first problem found, phrased as what to fix. */
 export function prepareRequest(req: ComputeRequest, opts: { maxDenseBytes?: number } = {}): PreparedRequest {
   const loss = parseSpec(lossSpecSchema, req.loss, 'invalid_loss', 'loss');
