@@ -19,8 +19,12 @@ export async function viaPieces(req: ComputeRequest, count: number): Promise<Com
   return compute(req, { parts });
 }
 
-/** Same artifact names, shapes and bytes, same summary and verification outcome. */
-export function assertSameResult(a: ComputeResult, b: ComputeResult, what: string): void {
+/** Same artifact names, shapes and bytes, and the same summary. */
+export function assertSameArrays(
+  a: Pick<ComputeResult, 'arrays' | 'summary'>,
+  b: Pick<ComputeResult, 'arrays' | 'summary'>,
+  what: string,
+): void {
   assert.deepEqual(Object.keys(a.arrays), Object.keys(b.arrays), `${what}: artifact names`);
   for (const [name, array] of Object.entries(a.arrays)) {
     assert.deepEqual(b.arrays[name].shape, array.shape, `${what}: ${name} shape`);
@@ -30,5 +34,10 @@ export function assertSameResult(a: ComputeResult, b: ComputeResult, what: strin
     );
   }
   assert.deepEqual(b.summary, a.summary, `${what}: summary`);
+}
+
+/** Same artifact names, shapes and bytes, same summary and verification outcome. */
+export function assertSameResult(a: ComputeResult, b: ComputeResult, what: string): void {
+  assertSameArrays(a, b, what);
   assert.equal(b.verification.passed, a.verification.passed, `${what}: verification`);
 }

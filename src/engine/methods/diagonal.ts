@@ -4,7 +4,7 @@ import { exactDiagonalRange } from '../estimators/exact.js';
 import { blockSizeOf } from '../estimators/linear-operator.js';
 import { explicitJacobianProducts, preferJacobian } from './ggn.js';
 import type { Method, MethodContext, MethodOutput, SpecOf } from './method.js';
-import { additiveCurvature, concatParts, type SplitMethod, splitOrWhole } from './split.js';
+import { additiveCurvature, concatParts, type SplitMethod, splitOrWhole, valuesPart } from './split.js';
 
 type Spec = SpecOf<'diagonal'>;
 
@@ -49,12 +49,7 @@ export const diagonalSplit: SplitMethod<Spec> = {
   async run(ctx, spec, start, end) {
     ctx.progress.plan(end - start);
     const values = await exactDiagonalRange(ctx.operator(spec.curvature), { start, end });
-    return {
-      start,
-      end,
-      values: {},
-      arrays: { values: { dtype: 'float64', shape: [end - start], data: values } },
-    };
+    return valuesPart(start, end, values);
   },
   // eⱼᵀAeⱼ is a sum over examples (not for the Monte-Carlo Fisher: one stream of sampled targets).
   additive: (_ctx, spec) => additiveCurvature(spec.curvature, spec),

@@ -102,6 +102,16 @@ export function splitOrWhole<S extends MethodSpec>(split: SplitMethod<S>, whole?
 /** The split methods by name; a method not here always runs whole. Filled by `compute.ts`. */
 export type SplitRegistry = Partial<Record<MethodName, SplitMethod<any>>>;
 
+/** The partial result of units [start, end) that are one float64 value each (diagonal entries, probe values). */
+export function valuesPart(start: number, end: number, values: Float64Array): PartialResult {
+  return {
+    start,
+    end,
+    values: {},
+    arrays: { values: { dtype: 'float64', shape: [end - start], data: values } },
+  };
+}
+
 /** Rows [start, end) of a k×n float32 array, as the `rows` of a piece. */
 export function rowsArray(rows: Float32Array, count: number, n: number): NdArray {
   return { dtype: 'float32', shape: [count, n], data: rows };

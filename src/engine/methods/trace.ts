@@ -5,7 +5,7 @@ import { hutchppTrace } from '../estimators/hutchpp.js';
 import { blockSizeOf } from '../estimators/linear-operator.js';
 import { derivedRng } from '../estimators/rng.js';
 import type { Method, MethodOutput, SpecOf } from './method.js';
-import { additiveCurvature, concatParts, splitOrWhole, type SplitMethod } from './split.js';
+import { additiveCurvature, concatParts, type SplitMethod, splitOrWhole, valuesPart } from './split.js';
 
 /** The `standard_error` check of a stochastic trace: an approximation, reported with its uncertainty. */
 function estimateChecks(trace: number, standardError: number, products: number): MethodOutput['verify'] {
@@ -36,12 +36,7 @@ export const traceSplit: SplitMethod<SpecOf<'trace'>> = {
         : await hutchinsonSamples(operator, { start, end }, (j) =>
             derivedRng(ctx.seed, j).rademacherVector(operator.size),
           );
-    return {
-      start,
-      end,
-      values: {},
-      arrays: { values: { dtype: 'float64', shape: [end - start], data: values } },
-    };
+    return valuesPart(start, end, values);
   },
   // vⱼᵀAvⱼ and eⱼᵀAeⱼ are sums over examples.
   additive: (_ctx, spec) => additiveCurvature(spec.curvature, spec),

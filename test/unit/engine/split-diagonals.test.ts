@@ -26,13 +26,13 @@ import {
   diagonalEstimateWith,
   diagonalGroupChunks,
 } from '../../../src/engine/methods/diagonal-estimate.js';
-import type { MethodContext, MethodOutput, SpecOf } from '../../../src/engine/methods/method.js';
+import type { MethodContext, SpecOf } from '../../../src/engine/methods/method.js';
 import { pieceRange, type PartialResult } from '../../../src/engine/methods/split.js';
 import type { Objective } from '../../../src/engine/objective.js';
 import { Progress } from '../../../src/engine/progress.js';
 import type { MethodSpecInput } from '../../../src/contract/request-schema.js';
 import { loadGoldenCase } from '../../helpers/golden.js';
-import { assertSameResult, viaPieces } from '../../helpers/pieces.js';
+import { assertSameArrays, assertSameResult, viaPieces } from '../../helpers/pieces.js';
 import { randomSymmetric } from '../estimators/matrices.js';
 
 /** A dense operator with block products of `blockSize` directions, so that probes come in chunks. */
@@ -142,17 +142,6 @@ describe('diagonal_estimate statistics in groups of block chunks', () => {
       maxDenseBytes: MiB,
     };
   }
-  function assertSameOutput(a: MethodOutput, b: MethodOutput, what: string): void {
-    assert.deepEqual(Object.keys(b.arrays), Object.keys(a.arrays), `${what}: artifact names`);
-    for (const [name, array] of Object.entries(a.arrays)) {
-      assert.deepEqual(b.arrays[name].shape, array.shape, `${what}: ${name} shape`);
-      assert.ok(
-        Buffer.from(b.arrays[name].data.buffer).equals(Buffer.from(array.data.buffer)),
-        `${what}: ${name} bytes`,
-      );
-    }
-    assert.deepEqual(b.summary, a.summary, `${what}: summary`);
-  }
 
   // 37 probes in blocks of 4: 10 chunks. A row is 16·20 = 320 bytes.
   for (const [rowsAllowed, g] of [
@@ -181,7 +170,7 @@ describe('diagonal_estimate statistics in groups of block chunks', () => {
         assert.ok(rows <= rowsAllowed, `${count} pieces: ${rows} rows within the budget`);
         for (const p of parts) assert.deepEqual(p.arrays.mean.shape, [p.arrays.counts.shape[0], N]);
         const combined = await split.finish(context(4, 3), spec(probes), parts);
-        assertSameOutput(single, combined, `${count} pieces`);
+        assertSameArrays(single, combined, `${count} pieces`);
       }
       // One chunk per group is the flat chunk merge, bit for bit (the outputs of small jobs are unchanged); more
       // change only the order of the float64 reductions, so they agree with it to rounding (the float64
