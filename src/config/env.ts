@@ -134,6 +134,41 @@ export const envSchema = z.object({
   RESULT_TTL_SECONDS: int(60, 365 * 24 * 3600, 7 * 24 * 3600).describe(
     'How long finished jobs and their results are kept.',
   ),
+  /** Unset or empty: no callbacks. */
+  CALLBACK_ALLOWED_HOSTS: z
+    .preprocess(
+      (v) => (v === undefined ? '' : v),
+      z
+        .string()
+        .transform((v) =>
+          v
+            .split(',')
+            .map((h) => h.trim().toLowerCase())
+            .filter((h) => h.length > 0),
+        )
+        .refine(
+          (hosts) =>
+            hosts.every((h) => /^(\*\.)?[a-z0-9.-]+(:[0-9]{1,5})?$|^\[[0-9a-f:.]+\](:[0-9]{1,5})?$/.test(h)),
+          {
+            error: 'must be a comma-separated list of host, host:port or *.domain entries',
+          },
+        ),
+    )
+    .describe(
+      "Hosts a job's `callback.url` may name (host, host:port, or *.example.com for its subdomains); unset or empty refuses every callback, so the service makes no requests to arbitrary hosts.",
+    ),
+  /** @defaultValue 8 */
+  CALLBACK_ATTEMPTS: int(1, 20, 8).describe(
+    'Deliveries tried per callback (network errors, 5xx, 408 and 429 are retried; other answers are final).',
+  ),
+  /** @defaultValue 1 s */
+  CALLBACK_BACKOFF_MS: int(10, 3600 * 1000, 1000).describe(
+    'Delay before the second delivery, doubling after each failure (8 attempts from 1 s: at most 127 s of waiting).',
+  ),
+  /** @defaultValue 10 s */
+  CALLBACK_TIMEOUT_MS: int(100, 120 * 1000, 10_000).describe(
+    'Time one delivery may take before it counts as failed.',
+  ),
   /** @defaultValue 30 days */
   UPLOAD_TTL_SECONDS: int(60, 10 * 365 * 24 * 3600, 30 * 24 * 3600).describe(
     'How long an unused model or dataset is kept after its last use.',
@@ -170,6 +205,11 @@ export interface Config {
   queuePrefix: string;
   resultTtlSeconds: number;
   uploadTtlSeconds: number;
+  /** Lower-cased host, host:port or *.domain entries a callback URL may name; empty: callbacks refused. */
+  callbackAllowedHosts: readonly string[];
+  callbackAttempts: number;
+  callbackBackoffMs: number;
+  callbackTimeoutMs: number;
 }
 
 /** Variables whose values are never echoed in an error. */
@@ -238,5 +278,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     queuePrefix: e.QUEUE_PREFIX,
     resultTtlSeconds: e.RESULT_TTL_SECONDS,
     uploadTtlSeconds: e.UPLOAD_TTL_SECONDS,
+    callbackAllowedHosts: Object.freeze([...e.CALLBACK_ALLOWED_HOSTS]),
+    callbackAttempts: e.CALLBACK_ATTEMPTS,
+    callbackBackoffMs: e.CALLBACK_BACKOFF_MS,
+    callbackTimeoutMs: e.CALLBACK_TIMEOUT_MS,
   });
 }

@@ -157,6 +157,26 @@ export const jobViewSchema = z
           'once every piece has and their results are combined.',
       ),
     error: z.object({ code: z.string(), message: z.string() }).optional(),
+    callback: z
+      .object({
+        url: z.string(),
+        state: z
+          .enum(['pending', 'delivered', 'failed'])
+          .describe(
+            'pending: not sent yet, or being retried; delivered: answered 2xx; failed: out of attempts.',
+          ),
+        attempts: z.array(
+          z.object({
+            attempt: z.number().int(),
+            at: z.string(),
+            status: z.number().int().nullable().describe("The receiver's HTTP status; null when none came."),
+            ms: z.number(),
+            error: z.string().optional(),
+          }),
+        ),
+      })
+      .optional()
+      .describe("The job's callback (its secret is never shown) and each delivery attempt so far."),
     result: z
       .object({
         method: z.string(),

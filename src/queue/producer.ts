@@ -18,6 +18,7 @@ import {
   type PieceReport,
   type QueuedJob,
 } from '../contract/job.js';
+import { CALLBACK_QUEUE, callbackStateOf, scheduleCallback, type CallbackSpec } from './callbacks.js';
 import { cancelChannel, cancelFlagKey, idempotencyKey, pieceJobId, QUEUE_NAME } from './names.js';
 
 export { JOB_STATUSES, type JobStatus, type JobView };
@@ -40,6 +41,8 @@ export interface JobRecord {
   /** The job as it runs (the request normalised before queuing): its only copy; BullMQ carries just the id. */
   data: JobData;
   cancelRequestedAt?: string;
+  /** Where to POST the final view, and the secret that signs it (never shown). */
+  callback?: CallbackSpec;
   /** Set when a queued job was removed before it started. */
   cancelledAt?: string;
 }
@@ -78,6 +81,8 @@ const PIECE_ID = /-piece-\d+$/;
 
 export class JobProducer {
   readonly queue: Queue<QueuedJob, JobOutcome>;
+  /** Callback deliveries (the workers run them); the job view reads their attempts from here. */
+  readonly callbacks: Queue<{ jobId: string }>;
   private readonly flows: FlowProducer;
 
   constructor(
@@ -90,9 +95,14 @@ export class JobProducer {
       prefix: config.queuePrefix,
     });
     this.flows = new FlowProducer({ connection: redis, prefix: config.queuePrefix });
+    this.callbacks = new Queue<{ jobId: string }>(CALLBACK_QUEUE, {
+      connection: redis,
+      prefix: config.queuePrefix,
+    });
     // Connection errors surface as 503s on requests; do not let them crash the process as unhandled events.
     this.queue.on('error', () => undefined);
     this.flows.on('error', () => undefined);
+    this.callbacks.on('error', () => undefined);
   }
 
   /**
@@ -106,7 +116,7 @@ export class JobProducer {
    */
   async submit(
     data: Omit<JobData, 'jobId'>,
-    opts: { owner: string; idempotency?: { key: string } },
+    opts: { owner: string; idempotency?: { key: string }; callback?: CallbackSpec },
   ): Promise<{ record: JobRecord; created: boolean }> {
     const jobId = randomUUID();
     const record: JobRecord = {
@@ -114,6 +124,7 @@ export class JobProducer {
       owner: opts.owner,
       createdAt: new Date().toISOString(),
       data: { ...data, jobId },
+      ...(opts.callback && { callback: opts.callback }),
     };
     if (!opts.idempotency) {
       await this.enqueue(record, undefined);
@@ -121,8 +132,13 @@ export class JobProducer {
     }
     // The request, not how it was resolved: `auto` shards may resolve differently on a retry (workers came or went).
     const { execution, ...request } = data;
+    // The callback counts by its URL and a digest of its secret (the secret itself is never stored outside the record).
+    const callback = opts.callback && {
+      url: opts.callback.url,
+      secret: createHash('sha256').update(opts.callback.secret).digest('hex'),
+    };
     const fingerprint = createHash('sha256')
-      .update(JSON.stringify({ ...request, shards: execution?.requested ?? execution?.shards }))
+      .update(JSON.stringify({ ...request, shards: execution?.requested ?? execution?.shards, callback }))
       .digest('hex');
     const hashed = createHash('sha256').update(`${opts.owner}\n${opts.idempotency.key}`).digest('hex');
     const key = idempotencyKey(this.config.queuePrefix, hashed);
@@ -316,6 +332,9 @@ export class JobProducer {
       view.status = 'failed';
       view.error = { code: 'expired', message: 'the job is no longer in the queue (expired or lost)' };
     }
+    if (record.callback) {
+      view.callback = await callbackStateOf(this.callbacks, record.id, record.callback.url);
+    }
     const p = view.progress;
     p.fraction =
       view.status === 'succeeded'
@@ -355,6 +374,7 @@ export class JobProducer {
         record.cancelledAt = new Date().toISOString();
         await this.meta.update('jobs', record);
         await this.meta.expire('jobs', id, this.config.resultTtlSeconds);
+        if (record.callback) await scheduleCallback(this.callbacks, this.config, id);
         return { view: await this.viewOf(record), accepted: true };
       } catch {
         // Locked: a worker picked it up in the meantime, so cancel it as a running job.
@@ -400,6 +420,7 @@ export class JobProducer {
   }
 
   async close(): Promise<void> {
+    await this.callbacks.close();
     await this.flows.close();
     await this.queue.close();
   }

@@ -17,6 +17,8 @@ import {
 } from '../contract/job.js';
 import type { TaskOutcome } from './child-protocol.js';
 import type { JobRecord } from './producer.js';
+import { startCallbackWorker } from './callback-worker.js';
+import { scheduleCallback } from './callbacks.js';
 import { cancelChannel, cancelFlagKey, DURATION_BUCKETS, QUEUE_NAME, statsKey } from './names.js';
 import { createWorkerRedis } from './redis.js';
 import type { WorkerLoad } from './worker-registry.js';
@@ -175,6 +177,15 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     await multi.exec();
   };
 
+  const callbacks = await startCallbackWorker(config, connection, logger);
+  /** Schedules the callback of a job that reached a final state, when it asked for one. */
+  const notify = async (jobId: string): Promise<void> => {
+    const rec = await meta.get<JobRecord>('jobs', jobId);
+    if (rec?.callback) await scheduleCallback(callbacks.queue, config, jobId);
+  };
+  const notifyFailed = (err: unknown) =>
+    logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not schedule a callback');
+
   worker.on('active', (job) => {
     const { method, piece, shards } = job.data;
     logger.info(
@@ -191,6 +202,7 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
   worker.on('completed', (job) => {
     logger.info({ jobId: job.id, ms: (job.finishedOn ?? 0) - (job.processedOn ?? 0) }, 'job succeeded');
     void record(job, 'succeeded').catch(() => undefined);
+    if (!job.data.piece) void notify(job.data.jobId).catch(notifyFailed);
   });
   worker.on('failed', (job, err) => {
     if (!job) return;
@@ -198,6 +210,8 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     const final = err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
     logger.warn({ jobId: job.id, code, attempt: job.attemptsMade, final, err: err.message }, 'job failed');
     if (final) void record(job, code === 'cancelled' ? 'cancelled' : 'failed').catch(() => undefined);
+    // A piece that fails for good fails its parent (failParentOnFailure): the job is final either way.
+    if (final) void notify(job.data.jobId).catch(notifyFailed);
     if (final && job.data.piece && code !== 'cancelled') {
       // The parent fails with this piece's error (failParentOnFailure): stop its other pieces too.
       void connection
@@ -220,6 +234,7 @@ export async function startWorker(config: Readonly<Config>, logger: Logger): Pro
     onLoad: (listener) => void loadListeners.push(listener),
     async close() {
       await worker.close();
+      await callbacks.close();
       await pool.close();
       subscriber.disconnect();
       connection.disconnect();

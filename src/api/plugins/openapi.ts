@@ -85,6 +85,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'POST /v1/jobs': 'submitJob',
   'GET /v1/jobs': 'listJobs',
   'GET /v1/jobs/{id}': 'getJob',
+  'GET /v1/jobs/{id}/events': 'followJobEvents',
   'DELETE /v1/jobs/{id}': 'cancelJob',
   'GET /v1/jobs/{id}/artifacts/{name}': 'downloadArtifact',
 };

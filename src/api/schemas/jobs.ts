@@ -68,6 +68,31 @@ export const jobRequestSchema = z
       .strict()
       .optional()
       .describe('How the job is spread over the workers.'),
+    callback: z
+      .object({
+        url: z
+          .string()
+          .max(2048)
+          .describe(
+            "http(s) URL the service POSTs the final job view to. Its host must be on the service's allow-list " +
+              '(CALLBACK_ALLOWED_HOSTS; none by default, which refuses every callback with 422).',
+          ),
+        secret: z
+          .string()
+          .min(16, { error: 'callback.secret must be at least 16 characters (use 32 random bytes, hex)' })
+          .max(256)
+          .describe(
+            'Key of the signature: each delivery carries `Hessian-Signature: sha256=<hex HMAC-SHA256 of the raw ' +
+              'body with this secret>`. Never shown back.',
+          ),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'Be called back when the job ends (succeeded, failed or cancelled): a signed POST of the job view, retried ' +
+          'with backoff on network errors, 5xx, 408 and 429 for a bounded number of attempts; the job view lists ' +
+          'the attempts under `callback`.',
+      ),
   })
   .strict()
   .refine((r) => (r.datasetId === undefined) !== (r.datasetIds === undefined), {
@@ -84,6 +109,16 @@ export type JobRequest = z.output<typeof jobRequestSchema>;
 
 export const jobListQuerySchema = paginationQuerySchema.extend({
   status: z.enum(JOB_STATUSES).optional().describe('Only jobs in this status.'),
+});
+
+export const jobGetQuerySchema = z.object({
+  wait: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(60, { error: 'wait is at most 60 seconds; poll again, or follow GET /v1/jobs/{id}/events' })
+    .optional()
+    .describe('Long poll: answer once the job is final, or after this many seconds (0 to 60).'),
 });
 
 export const artifactParamsSchema = z.object({

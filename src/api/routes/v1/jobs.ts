@@ -1,14 +1,21 @@
-/** /v1/jobs: submit (checked before queuing, idempotent), poll, list, cancel, download artifacts. */
+/**
+ * /v1/jobs: submit (checked before queuing, idempotent, with an optional signed callback), poll (or long-poll, or
+ * follow as server-sent events), list, cancel, download artifacts.
+ */
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
 import { isEngineError } from '../../../contract/errors.js';
 import { dataGroupsOf, resolveShards } from '../../../contract/sharding.js';
+import { callbackRefusal } from '../../../queue/callbacks.js';
 import { listWorkers } from '../../../queue/worker-registry.js';
+import { isFinal, jobViews, viewToken, WatchLimiter } from '../../job-watch.js';
 import { IdempotencyConflictError, IdempotencyInFlightError } from '../../../queue/producer.js';
 import { badRequest, notFound, ProblemError } from '../../problem.js';
 import { commonProblems, idParamsSchema, pageOf, problemSchema } from '../../schemas/common.js';
 import {
   artifactParamsSchema,
+  jobGetQuerySchema,
   jobListQuerySchema,
   jobRequestSchema,
   jobViewSchema,
@@ -21,6 +28,18 @@ type App = Parameters<FastifyPluginAsyncZod>[0];
 
 /** Seconds a client should wait between polls. */
 const POLL_AFTER_SECONDS = 1;
+
+/** How often a watched job (events stream, long poll) is read. */
+const WATCH_INTERVAL_MS = 500;
+/** An events stream is closed after this long; the client reconnects with Last-Event-ID. */
+const MAX_STREAM_MS = 30 * 60 * 1000;
+/** A comment line this often keeps proxies from closing an idle stream. */
+const KEEP_ALIVE_MS = 15_000;
+/** A client that reads less than this far behind the stream is cut off rather than buffered for. */
+const MAX_UNREAD_BYTES = 1024 * 1024;
+/** Open event streams and long polls: per API process, and per principal. */
+const MAX_WATCHES = 512;
+const MAX_WATCHES_PER_PRINCIPAL = 64;
 
 /** The datasets of a request, in order: its `datasetIds`, or its one `datasetId`. */
 const datasetIdsOf = (body: JobRequest): string[] => body.datasetIds ?? [body.datasetId!];
@@ -78,6 +97,28 @@ async function checkJob(app: App, principal: string, body: JobRequest): Promise<
 
 const jobs: FastifyPluginAsyncZod = async (app) => {
   const svc = app.svc;
+  const watches = new WatchLimiter(MAX_WATCHES, MAX_WATCHES_PER_PRINCIPAL);
+  /** The open watches, ended when the server closes (an open stream would otherwise hold it). */
+  const open = new Set<AbortController>();
+  app.addHook('preClose', async () => {
+    for (const ac of open) ac.abort();
+  });
+  /** An abort controller for one watch: aborted when the client goes, after `ms`, or when the server closes. */
+  const watch = (reply: FastifyReply, ms: number) => {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), ms);
+    const onClose = () => ac.abort();
+    reply.raw.once('close', onClose);
+    open.add(ac);
+    return {
+      signal: ac.signal,
+      end() {
+        clearTimeout(timer);
+        reply.raw.off('close', onClose);
+        open.delete(ac);
+      },
+    };
+  };
 
   app.post(
     '/jobs',
@@ -113,6 +154,10 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
           'give the vectors either inline ("method.vectors") or as an uploaded array ("vectorsId"), not both',
         );
       }
+      if (body.callback) {
+        const refusal = callbackRefusal(body.callback.url, svc.config.callbackAllowedHosts);
+        if (refusal) throw new ProblemError(422, 'callback_not_allowed', refusal);
+      }
       // The job is queued with the method as it will run (P-dependent defaults filled), checked once here.
       const { method, units, byDataset, examples } = await checkJob(app, request.principal, body);
       const requested = body.execution?.shards ?? 'auto';
@@ -143,7 +188,11 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
             },
             ...(examples.length > 1 && { examples }),
           },
-          { owner: request.principal, idempotency: idemKey ? { key: idemKey } : undefined },
+          {
+            owner: request.principal,
+            idempotency: idemKey ? { key: idemKey } : undefined,
+            callback: body.callback,
+          },
         );
       } catch (err) {
         if (err instanceof IdempotencyConflictError) {
@@ -184,17 +233,126 @@ const jobs: FastifyPluginAsyncZod = async (app) => {
       schema: {
         tags: ['jobs'],
         summary: 'Get a job: status, progress, result summary and artifact links',
+        description:
+          'With `wait=N` (seconds, at most 60) the answer waits until the job is in a final state (succeeded, ' +
+          'failed, cancelled) or N seconds have passed, whichever comes first: a long poll. Without it, it answers at ' +
+          'once; poll again after `Retry-After` seconds while the job is queued or running.',
         params: idParamsSchema,
+        querystring: jobGetQuerySchema,
         response: { 200: jobViewSchema, 404: problemSchema, ...commonProblems },
       },
     },
     async (request, reply) => {
-      const view = await svc.jobs.view(request.params.id, request.principal);
-      if (!view) throw notFound('job', request.params.id);
-      if (view.status === 'queued' || view.status === 'running') {
-        void reply.header('retry-after', String(POLL_AFTER_SECONDS));
+      const { id } = request.params;
+      let view = await svc.jobs.view(id, request.principal);
+      if (!view) throw notFound('job', id);
+      const wait = request.query.wait ?? 0;
+      // Beyond the open-watch limit a long poll answers at once, like a plain poll.
+      const release = wait > 0 && !isFinal(view) ? watches.acquire(request.principal) : null;
+      if (release) {
+        const w = watch(reply as unknown as FastifyReply, wait * 1000);
+        try {
+          const views = jobViews(svc.jobs, id, request.principal, {
+            signal: w.signal,
+            intervalMs: WATCH_INTERVAL_MS,
+            since: viewToken(view),
+          });
+          for await (const next of views) {
+            view = next.view;
+            if (isFinal(view)) break;
+          }
+        } finally {
+          w.end();
+          release();
+        }
       }
+      if (!isFinal(view)) void reply.header('retry-after', String(POLL_AFTER_SECONDS));
       return view;
+    },
+  );
+
+  app.get(
+    '/jobs/:id/events',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'Follow a job as server-sent events: its progress, then its final state',
+        description:
+          'A `text/event-stream`. Each event carries the whole job view (as GET /v1/jobs/{id}) as its `data`: ' +
+          '`event: progress` whenever the status, progress, pieces or callback change (the first at once), then ' +
+          '`event: done` with the final view, after which the stream ends. Every event has an `id`; a client that ' +
+          'reconnects with `Last-Event-ID` gets only what changed since (and always the final `done`). A comment ' +
+          'line every 15 s keeps proxies from closing it; the service ends a stream after 30 minutes (reconnect ' +
+          'with Last-Event-ID). With API_KEYS, send the key as for any /v1 route (`Authorization`), so read it ' +
+          'with fetch() rather than EventSource.',
+        params: idParamsSchema,
+        response: {
+          200: z.string().describe('text/event-stream'),
+          404: problemSchema,
+          429: problemSchema,
+          ...commonProblems,
+        },
+      },
+    },
+    async (request, typedReply) => {
+      const reply = typedReply as unknown as FastifyReply;
+      const { id } = request.params;
+      if (!(await svc.jobs.view(id, request.principal))) throw notFound('job', id);
+      const raw = request.headers['last-event-id'];
+      const since = typeof raw === 'string' && raw.length <= 200 ? raw : undefined;
+      const release = watches.acquire(request.principal);
+      if (!release) {
+        throw new ProblemError(
+          429,
+          'too_many_watches',
+          `too many open event streams and long polls (at most ${MAX_WATCHES_PER_PRINCIPAL} per API key); close some, or poll GET /v1/jobs/{id}`,
+          {},
+          { 'retry-after': '5' },
+        );
+      }
+      const w = watch(reply, MAX_STREAM_MS);
+      reply.hijack();
+      const out = reply.raw;
+      out.on('error', () => undefined);
+      // The headers set so far (security headers, rate-limit counters) go out with the stream's own.
+      const headers: Record<string, string | number | string[]> = {};
+      for (const [name, value] of Object.entries(reply.getHeaders()))
+        if (value !== undefined) headers[name] = value;
+      out.writeHead(200, {
+        ...headers,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        'x-accel-buffering': 'no',
+      });
+      const send = (text: string) => {
+        if (out.writableEnded || out.destroyed) return;
+        out.write(text);
+        if (out.writableLength > MAX_UNREAD_BYTES) out.destroy();
+      };
+      send('retry: 2000\n\n');
+      const keepAlive = setInterval(() => send(': keep-alive\n\n'), KEEP_ALIVE_MS);
+      try {
+        const views = jobViews(svc.jobs, id, request.principal, {
+          signal: w.signal,
+          intervalMs: WATCH_INTERVAL_MS,
+          since,
+        });
+        for await (const { view, token } of views) {
+          send(
+            `id: ${token}\nevent: ${isFinal(view) ? 'done' : 'progress'}\ndata: ${JSON.stringify(view)}\n\n`,
+          );
+        }
+      } catch (err) {
+        request.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'event stream failed');
+        send(
+          `event: error\ndata: ${JSON.stringify({ code: 'unavailable', message: 'the job could not be read; reconnect with Last-Event-ID' })}\n\n`,
+        );
+      } finally {
+        clearInterval(keepAlive);
+        w.end();
+        release();
+        if (!out.destroyed) out.end();
+      }
     },
   );
 
