@@ -14,9 +14,11 @@ import openapi from './plugins/openapi.js';
 import rateLimit from './plugins/rate-limit.js';
 import services from './plugins/services.js';
 import uploadDecoder from './plugins/upload-decoder.js';
+import pages from './pages/pages.js';
 import health from './routes/health.js';
 import arrays from './routes/v1/arrays.js';
 import datasets from './routes/v1/datasets.js';
+import jobPreview from './routes/v1/job-preview.js';
 import jobs from './routes/v1/jobs.js';
 import models from './routes/v1/models.js';
 import type { Services } from './services.js';
@@ -84,12 +86,15 @@ export default async function app(fastify: FastifyInstance, opts: AppOptions): P
 
   await fastify.register(health);
   await fastify.register(bullBoard, { queue: opts.services.jobs.queue, keyRing });
+  // The results pages (/jobs, /jobs/{id}): static shells with their own CSP, reading /v1 with the caller's key.
+  await fastify.register(pages);
   await fastify.register(
     async (v1) => {
       await v1.register(models);
       await v1.register(datasets);
       await v1.register(arrays);
       await v1.register(jobs);
+      await v1.register(jobPreview);
     },
     { prefix: '/v1' },
   );

@@ -44,6 +44,7 @@ import {
   shardFileName,
   TARGETS_FILE,
 } from '../storage/bundles.js';
+import { computeArtifactPreview, type ArtifactPreview, type PreviewTask } from './preview/task.js';
 
 /** One file part of a multipart upload. */
 export interface UploadedPart {
@@ -107,7 +108,8 @@ export type UploadTask =
   | { kind: 'dataset-json'; body: Uint8Array; maxBytes: number }
   | { kind: 'array-parts'; parts: UploadedPart[]; maxBytes: number }
   | { kind: 'array-json'; body: Uint8Array; maxBytes: number }
-  | { kind: 'check-job'; storage: StorageSpec; job: JobCheck; maxDenseBytes: number };
+  | { kind: 'check-job'; storage: StorageSpec; job: JobCheck; maxDenseBytes: number }
+  | PreviewTask;
 
 export interface TaskFailure {
   failed: true;
@@ -127,7 +129,7 @@ export interface CheckedJob {
   examples: number[];
 }
 
-export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | CheckedJob;
+export type TaskResult = PreparedBundle<ModelInfo | DatasetInfo | ArrayInfo> | CheckedJob | ArtifactPreview;
 
 /** sha256 over length-prefixed files (each given as pieces), so ("ab","c") and ("a","bc") differ. */
 function contentHash(files: readonly (readonly Uint8Array[])[]): string {
@@ -451,6 +453,8 @@ async function run(task: UploadTask): Promise<TaskResult> {
       return prepareArray(arrayFromJson(task.body, task.maxBytes));
     case 'check-job':
       return checkJob(task.storage, task.job, task.maxDenseBytes);
+    case 'job-preview':
+      return computeArtifactPreview(task);
   }
 }
 

@@ -88,6 +88,7 @@ export const OPERATION_IDS: Record<string, string> = {
   'GET /v1/jobs/{id}/events': 'followJobEvents',
   'DELETE /v1/jobs/{id}': 'cancelJob',
   'GET /v1/jobs/{id}/artifacts/{name}': 'downloadArtifact',
+  'GET /v1/jobs/{id}/preview': 'getJobPreview',
 };
 
 /**
@@ -192,6 +193,28 @@ async function openapi(app: FastifyInstance): Promise<void> {
           },
           304: { description: 'Not modified (If-None-Match matched the ETag).' },
           ...download.responses,
+        } as Operation['responses'];
+      }
+      const events = doc.paths?.['/v1/jobs/{id}/events']?.get;
+      if (events) {
+        events.parameters = [
+          ...(events.parameters ?? []),
+          {
+            name: 'Last-Event-ID',
+            in: 'header',
+            required: false,
+            schema: { type: 'string', maxLength: 200 },
+            description: 'The `id` of the last event received: resume without the events already seen.',
+          },
+        ];
+        events.responses = {
+          ...events.responses,
+          200: {
+            description:
+              'Events until the job is final: `event: progress` / `event: done`, each with `id:` and the job view ' +
+              '(JSON) as `data:`.',
+            content: { 'text/event-stream': { schema: { type: 'string' } } },
+          },
         } as Operation['responses'];
       }
       return doc as ReturnType<typeof jsonSchemaTransformObject>;

@@ -72,21 +72,23 @@ function fail(name: string | undefined, message: string, details?: Record<string
   throw new EngineError('invalid_array', name ? `${name}: ${message}` : message, details);
 }
 
+/** The header of a `.npy` file: its dtype string, order, shape, and where its data starts in the file. */
+export interface NpyFileHeader {
+  descr: string;
+  fortranOrder: boolean;
+  shape: number[];
+  /** Byte offset of the data: the magic string, the version, the header length and the header. */
+  dataStart: number;
+}
+
 /**
- * Parses the bytes of a NumPy `.npy` file.
- *
- * @param bytes - the whole file. It must not be modified afterwards while the result is in use: see `@returns`.
- * @param name - optional name (e.g. the file name) that prefixes error messages.
- * @returns the array in C order, with its dtype converted as described in the module comment. When the file's dtype
- *   is one of the engine's own (`<f4`, `<f8`, `<i4`, `<i8`, `|u1`, `|b1` holding only 0 and 1, on a little-endian
- *   host) and its data starts at a multiple of the element size in `bytes.buffer`, `data` is a view over `bytes`'
- *   memory, not a copy: the result aliases the input (writes to either show in the other, and the result keeps the
- *   whole of `bytes.buffer` alive). Otherwise `data` is a new array.
- * @throws EngineError('invalid_array') for a bad magic string, a malformed header or one longer than 64 KiB, more
- *   than 32 axes, Fortran order, an unsupported dtype (named in the message), or data shorter or longer than the
- *   header's shape says.
+ * Reads the magic string, version and header dict at the start of a `.npy` file, without looking at its data, so
+ * a large file can be read as a stream after its first bytes (the header is at most 64 KiB plus 12 bytes).
+ * @param bytes - the file's first bytes: at least up to the end of the header.
+ * @throws EngineError('invalid_array') for a bad magic string or version, or a malformed, truncated or too long
+ *   header (as {@link parseNpy}).
  */
-export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
+export function parseNpyHeader(bytes: Uint8Array, name?: string): NpyFileHeader {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) {
     fail(name, 'not a NumPy .npy file (missing the "\\x93NUMPY" magic string); save arrays with np.save');
   }
@@ -111,7 +113,26 @@ export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
   }
   const headerBytes = bytes.subarray(headerStart, dataStart);
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(headerBytes);
-  const { descr, fortranOrder, shape } = parseHeader(header, name);
+  return { ...parseHeader(header, name), dataStart };
+}
+
+/**
+ * Parses the bytes of a NumPy `.npy` file.
+ *
+ * @param bytes - the whole file. It must not be modified afterwards while the result is in use: see `@returns`.
+ * @param name - optional name (e.g. the file name) that prefixes error messages.
+ * @returns the array in C order, with its dtype converted as described in the module comment. When the file's dtype
+ *   is one of the engine's own (`<f4`, `<f8`, `<i4`, `<i8`, `|u1`, `|b1` holding only 0 and 1, on a little-endian
+ *   host) and its data starts at a multiple of the element size in `bytes.buffer`, `data` is a view over `bytes`'
+ *   memory, not a copy: the result aliases the input (writes to either show in the other, and the result keeps the
+ *   whole of `bytes.buffer` alive). Otherwise `data` is a new array.
+ * @throws EngineError('invalid_array') for a bad magic string, a malformed header or one longer than 64 KiB, more
+ *   than 32 axes, Fortran order, an unsupported dtype (named in the message), or data shorter or longer than the
+ *   header's shape says.
+ */
+export function parseNpy(bytes: Uint8Array, name?: string): NdArray {
+  const { descr, fortranOrder, shape, dataStart } = parseNpyHeader(bytes, name);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
   if (fortranOrder && shape.length > 1) {
     fail(
