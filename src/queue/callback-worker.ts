@@ -4,7 +4,7 @@
  * answer throws (BullMQ retries it with backoff); a final answer, a refused host or a missing record is
  * unrecoverable. Each attempt is logged on the delivery, where the job's view reads it.
  */
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Config } from '../config/env.js';
@@ -24,7 +24,8 @@ export interface CallbackWorker {
 /**
  * Starts the deliveries of a worker process: a BullMQ worker on the callback queue that reads the job's record
  * (for the URL and secret) and its final view, and POSTs it. An attempt that fails with a retryable answer throws
- * (BullMQ retries it with backoff); a final answer, a refused host or a job not final is unrecoverable.
+ * (BullMQ retries it with backoff), as does a job whose view is not final yet; a final answer or a refused host is
+ * unrecoverable.
  */
 export async function startCallbackWorker(
   config: Readonly<Config>,
@@ -33,11 +34,6 @@ export async function startCallbackWorker(
 ): Promise<CallbackWorker> {
   const meta = new MetadataStore(connection, config.queuePrefix);
   const producer = new JobProducer(connection, meta, config);
-  const queue = new Queue<{ jobId: string }>(CALLBACK_QUEUE, {
-    connection,
-    prefix: config.queuePrefix,
-  });
-  queue.on('error', () => undefined);
 
   const deliver = async (job: Job<{ jobId: string }>): Promise<void> => {
     const { jobId } = job.data;
@@ -111,10 +107,10 @@ export async function startCallbackWorker(
   worker.on('error', (err) => logger.error({ err: err.message }, 'callback worker error'));
   await worker.waitUntilReady();
   return {
-    queue,
+    // The producer's delivery queue: the views it builds read the attempts from the same queue.
+    queue: producer.callbacks,
     async close() {
       await worker.close();
-      await queue.close();
       await producer.close();
     },
   };

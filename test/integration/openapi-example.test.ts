@@ -9,10 +9,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { EXAMPLE_UPLOAD_IDS } from '../../src/api/plugins/openapi.js';
 import { loadGoldenCase, relativeError } from '../helpers/golden.js';
-import { Client, fileBlob } from './helpers/client.js';
+import { Client, TINY_DIR, uploadTiny } from './helpers/client.js';
 import { REPO_ROOT, startStack } from './helpers/stack.js';
-
-const TINY = join(REPO_ROOT, 'examples', 'tiny');
 
 describe('the OpenAPI job examples', () => {
   it('name the ids that uploading examples/tiny gives, and run as they are', async () => {
@@ -26,17 +24,9 @@ describe('the OpenAPI job examples', () => {
 });
 
 async function runExamples(client: Client): Promise<void> {
-  const model = new FormData();
-  model.append('model', fileBlob(join(TINY, 'model.json')), 'model.json');
-  model.append('weights', fileBlob(join(TINY, 'group1-shard1of1.bin')), 'group1-shard1of1.bin');
-  const m = await client.post('/v1/models', model);
-  assert.equal(m.status, 201, JSON.stringify(m.body));
-  const data = new FormData();
-  data.append('inputs', fileBlob(join(TINY, 'inputs.npy')), 'inputs.npy');
-  data.append('targets', fileBlob(join(TINY, 'targets.npy')), 'targets.npy');
-  const d = await client.post('/v1/datasets', data);
-  assert.equal(d.status, 201, JSON.stringify(d.body));
-  assert.deepEqual({ modelId: m.body.id, datasetId: d.body.id }, EXAMPLE_UPLOAD_IDS);
+  const tiny = await uploadTiny(client);
+  assert.deepEqual(tiny.statuses, [201, 201], JSON.stringify(tiny.bodies));
+  assert.deepEqual({ modelId: tiny.modelId, datasetId: tiny.datasetId }, EXAMPLE_UPLOAD_IDS);
 
   const doc = (await client.get('/openapi.json')).body;
   const examples = doc.paths['/v1/jobs'].post.requestBody.content['application/json'].examples;
@@ -51,7 +41,7 @@ async function runExamples(client: Client): Promise<void> {
   }
   // The files are the golden case's own.
   assert.ok(
-    readFileSync(join(TINY, 'model.json')).equals(
+    readFileSync(join(TINY_DIR, 'model.json')).equals(
       readFileSync(join(REPO_ROOT, 'test/fixtures/golden/linear_regression_mse/model.json')),
     ),
   );

@@ -348,21 +348,28 @@ describe('push: events, long polls and callbacks', () => {
 
 describe('callbacks on a service without an allow-list', () => {
   let stack: Stack;
+  let client: Client;
+  /** A dense Hessian of linear_regression_mse, with `extra` fields. */
+  let hessianJob: (extra?: Record<string, unknown>) => Record<string, unknown>;
   before(async () => {
     stack = await startStack({ workers: 0 });
-  });
-  after(async () => stack?.close());
-
-  it('refuses every callback by default, saying how to enable them', async () => {
-    const client = new Client(stack.url);
+    client = new Client(stack.url);
     const ids = await uploadGolden(client, 'linear_regression_mse');
-    const r = await client.post('/v1/jobs', {
+    hessianJob = (extra = {}) => ({
       modelId: ids.modelId,
       datasetId: ids.datasetId,
       loss: ids.loss,
       method: { name: 'hessian' },
-      callback: { url: 'http://127.0.0.1:9/x', secret: SECRET },
+      ...extra,
     });
+  });
+  after(async () => stack?.close());
+
+  it('refuses every callback by default, saying how to enable them', async () => {
+    const r = await client.post(
+      '/v1/jobs',
+      hessianJob({ callback: { url: 'http://127.0.0.1:9/x', secret: SECRET } }),
+    );
     assert.equal(r.status, 422);
     assert.equal(r.body.code, 'callback_not_allowed');
     assert.match(r.body.detail, /CALLBACK_ALLOWED_HOSTS/);
@@ -371,15 +378,8 @@ describe('callbacks on a service without an allow-list', () => {
   });
 
   it('ends open event streams and long polls when the server closes', async () => {
-    const client = new Client(stack.url);
-    const ids = await uploadGolden(client, 'linear_regression_mse');
     // No worker: the job stays queued, so the stream and the poll stay open until the server closes.
-    const submitted = await client.post('/v1/jobs', {
-      modelId: ids.modelId,
-      datasetId: ids.datasetId,
-      loss: ids.loss,
-      method: { name: 'hessian' },
-    });
+    const submitted = await client.post('/v1/jobs', hessianJob());
     const stream = readEvents(`${stack.url}/v1/jobs/${submitted.body.id}/events`);
     const poll = client.get(`/v1/jobs/${submitted.body.id}?wait=60`);
     await new Promise((r) => setTimeout(r, 700));

@@ -606,6 +606,7 @@ class Client:
         execution: Optional[Union[Mapping[str, Any], int, str]] = None,
         vectors: Optional[Union[str, StoredArray, ArrayLike]] = None,
         idempotency_key: Optional[str] = None,
+        callback: Optional[Mapping[str, str]] = None,
         *,
         timeout: float = 3600.0,
         progress: Optional[ProgressCallback] = None,
@@ -625,5 +626,6 @@ class Client:
             execution=execution,
             vectors=vectors,
             idempotency_key=idempotency_key,
+            callback=callback,
         )
         return self.result(self.wait(submitted, timeout=timeout, progress=progress))

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { GOLDEN_DIR } from '../../helpers/golden.js';
 import { encodeNpy, parseNpy } from '../../../src/contract/data/npy.js';
 import type { NdArray } from '../../../src/contract/ndarray.js';
+import { REPO_ROOT } from './stack.js';
 
 export interface Reply<T = any> {
   status: number;
@@ -111,6 +112,30 @@ export async function uploadGolden(client: Client, caseName: string) {
     numParams: model.body.numParams as number,
     loss: spec.loss,
     parameters: spec.parameters as { include: string[] } | undefined,
+  };
+}
+
+/** examples/tiny/: the model and batch the OpenAPI document's job examples name (linear_regression_mse). */
+export const TINY_DIR = join(REPO_ROOT, 'examples', 'tiny');
+
+/**
+ * Uploads examples/tiny/ as Swagger UI's example flow does (model.json with its shard; inputs.npy with
+ * targets.npy); returns the ids and each upload's HTTP status (201 when new).
+ */
+export async function uploadTiny(client: Client) {
+  const model = new FormData();
+  model.append('model', fileBlob(join(TINY_DIR, 'model.json')), 'model.json');
+  model.append('weights', fileBlob(join(TINY_DIR, 'group1-shard1of1.bin')), 'group1-shard1of1.bin');
+  const m = await client.post('/v1/models', model);
+  const data = new FormData();
+  data.append('inputs', fileBlob(join(TINY_DIR, 'inputs.npy')), 'inputs.npy');
+  data.append('targets', fileBlob(join(TINY_DIR, 'targets.npy')), 'targets.npy');
+  const d = await client.post('/v1/datasets', data);
+  return {
+    modelId: m.body.id as string,
+    datasetId: d.body.id as string,
+    statuses: [m.status, d.status],
+    bodies: [m.body, d.body],
   };
 }
 
